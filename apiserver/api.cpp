@@ -1,0 +1,869 @@
+// The generic REST path: create, get, list, update, patch, delete, deletecollection (and
+// watch, in watch.cpp) for every kind, with the kind's Strategy supplying what differs.
+#include "apiserver/api.h"
+
+#include <random>
+
+#include "api/decode.h"
+#include "api/patch.h"
+#include "api/selector.h"
+#include "api/validation.h"
+#include "apiserver/codec.h"
+#include "apiserver/discovery.h"
+#include "apiserver/errors.h"
+#include "apiserver/list.h"
+#include "apiserver/metrics.h"
+#include "apiserver/request.h"
+#include "apiserver/watch.h"
+#include "store/store.h"
+
+namespace berth::apiserver {
+
+using api::Reason;
+using api::Status;
+
+std::string object_key(const KindInfo& info, const std::string& ns, const std::string& name) {
+  return info.namespaced ? info.storage_prefix + "/" + ns + "/" + name : info.storage_prefix + "/" + name;
+}
+
+std::string list_prefix(const KindInfo& info, const std::string& ns) {
+  return ns.empty() ? info.storage_prefix + "/" : info.storage_prefix + "/" + ns + "/";
+}
+
+namespace {
+
+constexpr int kMaxConflictRetries = 16;
+
+std::string group_resource(const KindInfo& i) { return i.group.empty() ? i.plural : i.plural + "." + i.group; }
+
+json object_response_body(const ResourceRequest& rr, const json& stored) {
+  return rr.strategy->to_version(stored, rr.version);
+}
+
+net::Response json_response(int code, const json& body) {
+  net::Response r;
+  r.status = code;
+  r.body = body.dump();
+  r.headers.emplace_back("Content-Type", "application/json");
+  return r;
+}
+
+std::string random_suffix(std::size_t n) {
+  // Kubernetes' generated names avoid vowels and look-alike characters.
+  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s.push_back(kAlphabet[rng() % (sizeof(kAlphabet) - 1)]);
+  return s;
+}
+
+std::string new_uid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+bool is_true(std::optional<std::string_view> v) {
+  if (!v) return false;
+  std::string s(*v);
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s == "true" || s == "1";
+}
+
+bool dry_run(const ResourceRequest& rr) {
+  for (const auto& [k, v] : rr.http->query)
+    if (k == "dryRun" && v == "All") return true;
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// The request handlers. One instance per request; reads the Api's state.
+
+struct Api::Impl {
+  Api& api;
+  ResourceRequest& rr;
+
+  store::Store& store() { return api.store_; }
+  const KindInfo& info() { return rr.info(); }
+
+  Status not_found_status() { return not_found(info().group, info().plural, rr.name); }
+
+  // Reads and decodes one stored object, resourceVersion filled from the store.
+  api::Result<json> read(const std::string& key, store::Revision* mod_revision = nullptr) {
+    auto obj = store().get(key);
+    if (!obj) return obj.take_status();
+    if (mod_revision) *mod_revision = obj->mod_revision;
+    return decode_stored(*obj);
+  }
+
+  Status namespace_usable(const std::string& ns) {
+    auto nsobj = store().get("/registry/namespaces/" + ns);
+    if (!nsobj) {
+      if (nsobj.status().reason() == Reason::NotFound) return not_found("", "namespaces", ns);
+      return nsobj.status();
+    }
+    auto decoded = decode_stored(*nsobj);
+    if (decoded && at(*decoded, {"metadata", "deletionTimestamp"}).is_string())
+      return Status(Reason::Forbidden, "unable to create new content in namespace " + ns +
+                                           " because it is being terminated")
+          .with_details(info().plural, rr.name, info().group);
+    return {};
+  }
+
+  // Decodes the body into the stored form, checking apiVersion/kind and field validation.
+  api::Result<json> decode_for_write(std::vector<std::string>& warnings) {
+    auto body = decode_request_body(*rr.http, api.options_.max_nesting);
+    if (!body) return body.take_status();
+    json& obj = body->value;
+    if (!obj.is_object()) return bad_request("the body of the request was in an unknown format");
+    auto s = check_type_meta(rr, obj);
+    if (!s) return s;
+    s = validate_fields(rr, obj, body->strict_errors, warnings);
+    if (!s) return s;
+    return rr.strategy->from_version(std::move(obj), rr.version);
+  }
+
+  Status validate_object(const json& obj, const json* old) {
+    std::vector<api::Cause> causes;
+    const json& meta = at(obj, {"metadata"});
+    api::validate_object_meta(meta.is_object() ? meta : json::object(), info().namespaced,
+                              info().name_rule, causes);
+    if (old)
+      rr.strategy->validate_update(obj, *old, causes);
+    else
+      rr.strategy->validate(obj, causes);
+    if (causes.empty()) return {};
+    std::string name = at(obj, {"metadata", "name"}).is_string() ? at(obj, {"metadata", "name"}).get<std::string>() : "";
+    return invalid(info().group, info().kind, name, std::move(causes));
+  }
+
+  net::Response respond_object(int code, const json& stored, const std::vector<std::string>& warnings = {}) {
+    auto r = json_response(code, object_response_body(rr, stored));
+    add_warnings(r, warnings);
+    return r;
+  }
+
+  // ---- create -------------------------------------------------------------------------
+  net::Response create() {
+    std::vector<std::string> warnings;
+    auto decoded = decode_for_write(warnings);
+    if (!decoded) return status_response(decoded.status());
+    json obj = std::move(*decoded);
+    json& meta = obj["metadata"];
+    if (!meta.is_object()) meta = json::object();
+
+    if (info().namespaced) {
+      if (meta.contains("namespace") && meta["namespace"].is_string() && !meta["namespace"].get<std::string>().empty() &&
+          meta["namespace"] != rr.namespace_)
+        return status_response(bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+      meta["namespace"] = rr.namespace_;
+    } else {
+      meta.erase("namespace");
+    }
+    std::string name = meta.value("name", "");
+    if (name.empty() && meta.contains("generateName") && meta["generateName"].is_string() &&
+        !meta["generateName"].get<std::string>().empty()) {
+      name = meta["generateName"].get<std::string>();
+      if (name.size() > 58) name.resize(58);
+      name += random_suffix(5);
+      meta["name"] = name;
+    }
+    rr.name = name;
+    if (info().namespaced) {
+      if (auto s = namespace_usable(rr.namespace_); !s) return status_response(s);
+    }
+    meta.erase("resourceVersion");
+    meta.erase("deletionTimestamp");
+    meta.erase("deletionGracePeriodSeconds");
+    meta.erase("selfLink");
+    meta["uid"] = new_uid();
+    meta["creationTimestamp"] = now_rfc3339();
+    if (info().tracks_generation) meta["generation"] = 1;
+    else meta.erase("generation");
+
+    rr.strategy->prepare_for_create(obj);
+    rr.strategy->apply_defaults(obj);
+    if (auto s = validate_object(obj, nullptr); !s) return status_response(s);
+    record_managed_fields(rr, json(), obj, "Update");
+
+    if (dry_run(rr)) return respond_object(201, obj, warnings);
+    auto key = object_key(info(), rr.namespace_, name);
+    auto w = store().create(key, encode_stored(obj));
+    if (!w) {
+      if (w.status().reason() == Reason::AlreadyExists)
+        return status_response(already_exists(info().group, info().plural, name));
+      return status_response(w.status());
+    }
+    obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
+    return respond_object(201, obj, warnings);
+  }
+
+  // ---- get ----------------------------------------------------------------------------
+  net::Response get() {
+    auto obj = read(object_key(info(), rr.namespace_, rr.name));
+    if (!obj) {
+      if (obj.status().reason() == Reason::NotFound) return status_response(not_found_status());
+      return status_response(obj.status());
+    }
+    if (rr.table) return json_response(200, make_table(rr, {*obj}, "", ""));
+    return respond_object(200, *obj);
+  }
+
+  // ---- list ---------------------------------------------------------------------------
+  net::Response list() {
+    auto filter = make_filter(rr);
+    if (!filter) return status_response(filter.status());
+    auto page = list_objects(store(), rr, *filter);
+    if (!page) return status_response(page.status());
+    if (rr.table) return json_response(200, make_table(rr, page->items, page->resource_version, page->continue_token));
+    json list = {{"kind", info().kind + "List"}, {"apiVersion", rr.api_version()}};
+    list["metadata"] = json{{"resourceVersion", page->resource_version}};
+    if (!page->continue_token.empty()) list["metadata"]["continue"] = page->continue_token;
+    if (page->remaining > 0) list["metadata"]["remainingItemCount"] = page->remaining;
+    json items = json::array();
+    for (auto& item : page->items) {
+      json v = rr.strategy->to_version(std::move(item), rr.version);
+      v.erase("kind");
+      v.erase("apiVersion");
+      items.push_back(std::move(v));
+    }
+    list["items"] = std::move(items);
+    return json_response(200, list);
+  }
+
+  // ---- update, patch and the status/scale subresources -------------------------------
+  // The shared read-modify-write loop: mutate() turns the current object (as the client
+  // sees it, in the request's version) into the desired one. Retries on a lost race unless
+  // the client pinned a resourceVersion.
+  using Mutation = std::function<api::Result<json>(const json& current_external, bool exists)>;
+  // Main: a write to the resource (status kept); Status: to /status (only status taken);
+  // System: the server's own change (binding), taken whole without update validation.
+  enum class Mode { Main, Status, System };
+
+  net::Response read_modify_write(const Mutation& mutate, Mode mode, const std::string& operation,
+                                  std::vector<std::string> warnings = {}) {
+    const bool status_only = mode == Mode::Status;
+    auto key = object_key(info(), rr.namespace_, rr.name);
+    for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+      store::Revision current_rev = 0;
+      auto current = read(key, &current_rev);
+      bool exists = current.ok();
+      if (!exists && current.status().reason() != Reason::NotFound) return status_response(current.status());
+      if (!exists && !(info().allow_create_on_update && rr.subresource.empty() && operation != "Patch"))
+        return status_response(not_found_status());
+
+      json external = exists ? rr.strategy->to_version(*current, rr.version) : json();
+      auto desired_external = mutate(external, exists);
+      if (!desired_external) return status_response(desired_external.status());
+      json& d = *desired_external;
+      if (!d.is_object()) return status_response(bad_request("the body of the request was in an unknown format"));
+      auto internal = rr.strategy->from_version(std::move(d), rr.version);
+      if (!internal) return status_response(internal.status());
+      json obj = std::move(*internal);
+      json& meta = obj["metadata"];
+      if (!meta.is_object()) meta = json::object();
+
+      if (meta.contains("name") && meta["name"].is_string() && meta["name"] != rr.name)
+        return status_response(bad_request("the name of the object (" + meta["name"].get<std::string>() +
+                                           ") does not match the name on the URL (" + rr.name + ")"));
+      meta["name"] = rr.name;
+      if (info().namespaced) {
+        if (meta.contains("namespace") && meta["namespace"].is_string() && !meta["namespace"].get<std::string>().empty() &&
+            meta["namespace"] != rr.namespace_)
+          return status_response(bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        meta["namespace"] = rr.namespace_;
+      }
+
+      if (!exists) {  // create on update (PUT to a kind that allows it)
+        return create_from(obj, warnings);
+      }
+
+      // Optimistic concurrency: a resourceVersion in the body must be the current one.
+      std::string sent_rv = meta.value("resourceVersion", "");
+      bool pinned = !sent_rv.empty();
+      if (pinned && sent_rv != std::to_string(current_rev))
+        return status_response(conflict(info().group, info().plural, rr.name,
+                                        "the object has been modified; please apply your changes to the latest version and try again"));
+      if (!pinned && operation == "Update" && !info().allow_unconditional_update) {
+        std::vector<api::Cause> c{{"FieldValueInvalid", "Invalid value: 0x0: must be specified for an update", "metadata.resourceVersion"}};
+        return status_response(invalid(info().group, info().kind, rr.name, c));
+      }
+      const json& old = *current;
+      const json& old_meta = old["metadata"];
+      if (meta.contains("uid") && meta["uid"].is_string() && !meta["uid"].get<std::string>().empty() &&
+          meta["uid"] != old_meta.value("uid", ""))
+        return status_response(conflict(info().group, info().plural, rr.name,
+                                        "Precondition failed: UID in precondition: " + meta["uid"].get<std::string>() +
+                                            ", UID in object meta: " + old_meta.value("uid", "")));
+
+      // Fields the client cannot change through an update.
+      for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"}) {
+        if (old_meta.contains(f)) meta[f] = old_meta[f];
+        else meta.erase(f);
+      }
+      meta.erase("resourceVersion");
+      meta.erase("selfLink");
+
+      if (status_only) {
+        // /status: everything but status (and the metadata Kubernetes lets status writers
+        // touch) comes from the stored object.
+        json merged = old;
+        merged.erase("status");
+        if (obj.contains("status")) merged["status"] = obj["status"];
+        for (const char* f : {"labels", "annotations", "ownerReferences", "finalizers"}) {
+          if (meta.contains(f)) merged["metadata"][f] = meta[f];
+        }
+        obj = std::move(merged);
+        obj["metadata"].erase("resourceVersion");
+      } else if (mode == Mode::Main) {
+        if (info().has_status) {
+          obj.erase("status");
+          if (old.contains("status")) obj["status"] = old["status"];
+        }
+        rr.strategy->prepare_for_update(obj, old);
+      }
+      rr.strategy->apply_defaults(obj);
+      if (old_meta.contains("generation") && rr.strategy->spec_changed(obj, old))
+        obj["metadata"]["generation"] = old_meta["generation"].get<std::int64_t>() + 1;
+      if (mode != Mode::System) {
+        if (auto s = validate_object(obj, &old); !s) return status_response(s);
+      }
+      record_managed_fields(rr, old, obj, operation);
+
+      json old_cmp = old;
+      old_cmp["metadata"].erase("resourceVersion");
+      if (obj == old_cmp) return respond_object(200, old, warnings);  // nothing changed: no write
+      if (dry_run(rr)) {
+        obj["metadata"]["resourceVersion"] = std::to_string(current_rev);
+        return respond_object(200, obj, warnings);
+      }
+
+      // The last finalizer removed from an object being deleted: it goes now.
+      if (obj["metadata"].contains("deletionTimestamp") && finalizers_of(obj).empty()) {
+        auto removed = store().remove(key, current_rev);
+        if (!removed) {
+          if (removed.status().reason() == Reason::Conflict && !pinned) continue;
+          return status_response(removed.status());
+        }
+        obj["metadata"]["resourceVersion"] = std::to_string(removed->revision);
+        return respond_object(200, obj, warnings);
+      }
+
+      auto w = store().update(key, encode_stored(obj), current_rev);
+      if (!w) {
+        if (w.status().reason() == Reason::Conflict) {
+          if (pinned)
+            return status_response(conflict(info().group, info().plural, rr.name,
+                                            "the object has been modified; please apply your changes to the latest version and try again"));
+          continue;
+        }
+        if (w.status().reason() == Reason::NotFound) return status_response(not_found_status());
+        return status_response(w.status());
+      }
+      obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
+      return respond_object(200, obj, warnings);
+    }
+    return status_response(conflict(info().group, info().plural, rr.name,
+                                    "the object has been modified; please apply your changes to the latest version and try again"));
+  }
+
+  net::Response create_from(json obj, const std::vector<std::string>& warnings) {
+    // Reuses create() by handing it the already-decoded object.
+    rr.http->body = obj.dump();
+    rr.http->headers.erase(std::remove_if(rr.http->headers.begin(), rr.http->headers.end(),
+                                          [](const auto& h) { return h.first == "content-type"; }),
+                           rr.http->headers.end());
+    auto r = create();
+    add_warnings(r, warnings);
+    return r;
+  }
+
+  net::Response update() {
+    std::vector<std::string> warnings;
+    auto decoded = decode_for_write(warnings);
+    if (!decoded) return status_response(decoded.status());
+    json desired = rr.strategy->to_version(std::move(*decoded), rr.version);
+    Mode mode = rr.subresource == "status" ? Mode::Status : Mode::Main;
+    return read_modify_write([&](const json&, bool) -> api::Result<json> { return desired; }, mode, "Update",
+                             warnings);
+  }
+
+  net::Response patch() {
+    auto content_type = std::string(rr.http->header("content-type").value_or(""));
+    auto semi = content_type.find(';');
+    if (semi != std::string::npos) content_type.resize(semi);
+    Mode mode = rr.subresource == "status" ? Mode::Status : Mode::Main;
+    if (content_type == "application/apply-patch+yaml" || content_type == "application/apply-patch+cbor")
+      return apply_patch(mode);
+
+    auto patch_doc = decode_patch_body(*rr.http, api.options_.max_nesting);
+    if (!patch_doc) return status_response(patch_doc.status());
+    json patch = std::move(*patch_doc);
+    std::function<api::Result<json>(const json&)> apply;
+    if (content_type == "application/json-patch+json") {
+      if (!patch.is_array()) return status_response(bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch"));
+      apply = [&](const json& cur) { return api::apply_json_patch(cur, patch); };
+    } else if (content_type == "application/merge-patch+json") {
+      if (!patch.is_object()) return status_response(bad_request("the body of the request was in an unknown format"));
+      apply = [&](const json& cur) { return api::apply_merge_patch(cur, patch); };
+    } else if (content_type == "application/strategic-merge-patch+json") {
+      if (!patch.is_object()) return status_response(bad_request("the body of the request was in an unknown format"));
+      auto lookup = patch_meta_lookup(rr);
+      apply = [&, lookup](const json& cur) { return api::apply_strategic_merge_patch(cur, patch, lookup); };
+    } else {
+      return status_response(Status(Reason::UnsupportedMediaType,
+                                    "the body of the request was in an unknown format - accepted media types include: "
+                                    "application/json-patch+json, application/merge-patch+json, "
+                                    "application/apply-patch+yaml, application/strategic-merge-patch+json"));
+    }
+    std::vector<std::string> warnings;
+    return read_modify_write(
+        [&](const json& current, bool) -> api::Result<json> {
+          auto patched = apply(current);
+          if (!patched) return patched;
+          std::vector<std::string> unknown;
+          auto s = validate_fields(rr, *patched, unknown, warnings);
+          if (!s) return s;
+          return patched;
+        },
+        mode, "Patch", warnings);
+  }
+
+  net::Response apply_patch(Mode mode);
+
+  // What DELETE answers: the object, or (for most kinds, once it is gone) a Success Status.
+  net::Response respond_deleted(const json& obj, int code, bool still_present) {
+    if (still_present || info().return_deleted_object) return respond_object(code, obj);
+    Status ok;
+    json body = status_json(ok);
+    body["details"] = {{"name", rr.name}, {"kind", info().plural}, {"uid", at(obj, {"metadata", "uid"})}};
+    if (!info().group.empty()) body["details"]["group"] = info().group;
+    return json_response(code, body);
+  }
+
+  // ---- delete -------------------------------------------------------------------------
+  net::Response remove();
+  net::Response delete_collection();
+
+  // ---- scale --------------------------------------------------------------------------
+  net::Response scale();
+
+  // ---- pods/binding, pods/eviction, namespaces/finalize ------------------------------
+  net::Response binding();
+  net::Response eviction();
+};
+
+net::Response Api::Impl::binding() {
+  auto body = decode_request_body(*rr.http, api.options_.max_nesting);
+  if (!body) return status_response(body.status());
+  const json& target = at(body->value, {"target"});
+  std::string node = at(target, {"name"}).is_string() ? at(target, {"name"}).get<std::string>() : "";
+  if (node.empty()) {
+    std::vector<api::Cause> c{{"FieldValueRequired", "Required value", "target.name"}};
+    return status_response(invalid("", "Binding", rr.name, c));
+  }
+  ResourceRequest pod_rr = rr;
+  pod_rr.subresource.clear();
+  Impl impl{api, pod_rr};
+  auto r = impl.read_modify_write(
+      [&](const json& pod, bool) -> api::Result<json> {
+        if (at(pod, {"metadata", "deletionTimestamp"}).is_string())
+          return conflict("", "pods", rr.name, "pod " + rr.name + " is being deleted, cannot be assigned to a host");
+        const json& current = at(pod, {"spec", "nodeName"});
+        if (current.is_string() && !current.get<std::string>().empty())
+          return conflict("", "pods", rr.name,
+                          "pod " + rr.name + " is already assigned to node \"" + current.get<std::string>() + "\"");
+        json out = pod;
+        out["spec"]["nodeName"] = node;
+        json& conditions = out["status"]["conditions"];
+        if (!conditions.is_array()) conditions = json::array();
+        json cond = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                     {"lastTransitionTime", now_rfc3339()}};
+        bool replaced = false;
+        for (auto& c : conditions)
+          if (c.value("type", "") == "PodScheduled") c = cond, replaced = true;
+        if (!replaced) conditions.push_back(cond);
+        return out;
+      },
+      Mode::System, "Update");
+  if (r.status != 200) return r;
+  json ok = status_json(Status());
+  ok["code"] = 201;
+  return json_response(201, ok);
+}
+
+net::Response Api::Impl::eviction() {
+  auto body = decode_request_body(*rr.http, api.options_.max_nesting);
+  if (!body) return status_response(body.status());
+  ResourceRequest pod_rr = rr;
+  pod_rr.subresource.clear();
+  // The eviction's deleteOptions become the delete's body.
+  net::Request del = *rr.http;
+  del.method = "DELETE";
+  del.body = at(body->value, {"deleteOptions"}).is_object() ? at(body->value, {"deleteOptions"}).dump() : "";
+  del.headers.clear();
+  del.headers.emplace_back("content-type", "application/json");
+  pod_rr.http = &del;
+  Impl impl{api, pod_rr};
+  auto r = impl.remove();
+  if (r.status >= 300) return r;
+  json ok = status_json(Status());
+  ok["code"] = 201;
+  return json_response(201, ok);
+}
+
+net::Response handle_subresource(Api& api, ResourceRequest& rr) {
+  Api::Impl impl{api, rr};
+  const std::string& sub = rr.subresource;
+  const std::string& m = rr.http->method;
+  if (rr.info().kind == "Pod" && sub == "binding" && m == "POST") return impl.binding();
+  if (rr.info().kind == "Pod" && sub == "eviction" && m == "POST") return impl.eviction();
+  if (rr.info().kind == "Namespace" && sub == "finalize" && m == "PUT") {
+    // Only spec.finalizers changes through /finalize; the namespace controller uses it to
+    // say a Terminating namespace is empty.
+    std::vector<std::string> warnings;
+    auto body = impl.decode_for_write(warnings);
+    if (!body) return status_response(body.status());
+    json finalizers = at(*body, {"spec", "finalizers"});
+    ResourceRequest main = rr;
+    Api::Impl ns{api, main};
+    return ns.read_modify_write(
+        [&](const json& current, bool) -> api::Result<json> {
+          json out = current;
+          if (finalizers.is_null()) out["spec"].erase("finalizers");
+          else out["spec"]["finalizers"] = finalizers;
+          return out;
+        },
+        Api::Impl::Mode::Main, "Update", warnings);
+  }
+  if (rr.info().kind == "Pod" && (sub == "log" || sub == "exec")) {
+    auto pod = impl.read(object_key(rr.info(), rr.namespace_, rr.name));
+    if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? impl.not_found_status() : pod.status());
+    const json& node = at(*pod, {"spec", "nodeName"});
+    if (!node.is_string() || node.get<std::string>().empty())
+      return status_response(bad_request("pod " + rr.name + " does not have a host assigned"));
+    return status_response(Status(Reason::ServiceUnavailable, "no node agent connection for node \"" +
+                                                                  node.get<std::string>() + "\""));
+  }
+  return error_response(Reason::MethodNotAllowed, "the server does not allow this method on the requested resource");
+}
+
+// Server-side apply: merge the applied configuration with ownership tracking; create when absent.
+net::Response Api::Impl::apply_patch(Mode mode) {
+  auto body = decode_request_body(*rr.http, api.options_.max_nesting);
+  if (!body) return status_response(body.status());
+  auto manager = rr.param("fieldManager");
+  if (!manager || manager->empty())
+    return status_response(bad_request("PATCH, application/apply-patch+yaml requests must include a fieldManager query parameter"));
+  json applied = std::move(body->value);
+  if (!applied.is_object()) return status_response(bad_request("the body of the request was in an unknown format"));
+  if (auto s = check_type_meta(rr, applied); !s) return status_response(s);
+  std::vector<std::string> warnings;
+  if (auto s = validate_fields(rr, applied, body->strict_errors, warnings); !s) return status_response(s);
+  bool force = is_true(rr.param("force"));
+
+  auto key = object_key(info(), rr.namespace_, rr.name);
+  auto current = read(key);
+  if (!current && current.status().reason() == Reason::NotFound) {
+    // Apply to an absent object creates it.
+    auto merged = server_side_apply(rr, json(), applied, std::string(*manager), force);
+    if (!merged) return status_response(merged.status());
+    json created = std::move(*merged);
+    created["metadata"]["name"] = rr.name;
+    rr.http->body = created.dump();
+    rr.http->headers.erase(std::remove_if(rr.http->headers.begin(), rr.http->headers.end(),
+                                          [](const auto& h) { return h.first == "content-type"; }),
+                           rr.http->headers.end());
+    rr.applying = true;
+    auto r = create();
+    add_warnings(r, warnings);
+    return r;
+  }
+  rr.applying = true;
+  return read_modify_write(
+      [&](const json& live, bool) -> api::Result<json> {
+        return server_side_apply(rr, live, applied, std::string(*manager), force);
+      },
+      mode, "Apply", warnings);
+}
+
+net::Response Api::Impl::remove() {
+  auto options = decode_delete_options(*rr.http);
+  if (!options) return status_response(options.status());
+  auto key = object_key(info(), rr.namespace_, rr.name);
+  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+    store::Revision rev = 0;
+    auto current = read(key, &rev);
+    if (!current) {
+      if (current.status().reason() == Reason::NotFound) return status_response(not_found_status());
+      return status_response(current.status());
+    }
+    json obj = std::move(*current);
+    json& meta = obj["metadata"];
+    if (!options->uid.empty() && options->uid != meta.value("uid", ""))
+      return status_response(conflict(info().group, info().plural, rr.name,
+                                      "Precondition failed: UID in precondition: " + options->uid +
+                                          ", UID in object meta: " + meta.value("uid", "")));
+    if (!options->resource_version.empty() && options->resource_version != std::to_string(rev))
+      return status_response(conflict(info().group, info().plural, rr.name,
+                                      "Precondition failed: ResourceVersion in precondition: " +
+                                          options->resource_version + ", ResourceVersion in object meta: " +
+                                          std::to_string(rev)));
+
+    // Propagation: orphan and foreground are finalizers the garbage collector honours.
+    std::string policy = options->propagation_policy;
+    if (policy.empty()) policy = info().default_propagation;
+    json before = obj;
+    auto finalizers = finalizers_of(obj);
+    auto add_finalizer = [&](const std::string& f) {
+      if (std::find(finalizers.begin(), finalizers.end(), f) == finalizers.end()) finalizers.push_back(f);
+    };
+    auto drop_finalizer = [&](const std::string& f) {
+      finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), f), finalizers.end());
+    };
+    if (policy == "Orphan") add_finalizer("orphan"), drop_finalizer("foregroundDeletion");
+    else if (policy == "Foreground") add_finalizer("foregroundDeletion"), drop_finalizer("orphan");
+    bool already_deleting = meta.contains("deletionTimestamp");
+
+    bool keep = rr.strategy->prepare_for_delete(obj);
+    auto grace = rr.strategy->grace_period(obj, options->grace_period_seconds);
+    bool graceful = grace && *grace > 0;
+    if (!finalizers.empty() || graceful || keep) {
+      // The object stays, marked for deletion, until its finalizers are gone, its node has
+      // stopped it, or its controller has finished with it.
+      if (!finalizers.empty()) meta["finalizers"] = finalizers;
+      std::int64_t seconds = graceful ? *grace : 0;
+      if (!already_deleting) {
+        std::time_t when = std::time(nullptr) + seconds;
+        std::tm tm{};
+        gmtime_r(&when, &tm);
+        char buf[32];
+        std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        meta["deletionTimestamp"] = buf;
+        meta["deletionGracePeriodSeconds"] = seconds;
+      } else if (graceful && meta.contains("deletionGracePeriodSeconds") &&
+                 seconds < meta["deletionGracePeriodSeconds"].get<std::int64_t>()) {
+        meta["deletionGracePeriodSeconds"] = seconds;  // a shorter grace period may replace a longer one
+      }
+      if (obj == before || dry_run(rr)) return respond_deleted(obj, 200, true);
+      meta.erase("resourceVersion");
+      auto w = store().update(key, encode_stored(obj), rev);
+      if (!w) {
+        if (w.status().reason() == Reason::Conflict) continue;
+        return status_response(w.status());
+      }
+      obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
+      return respond_deleted(obj, 200, true);
+    }
+    if (dry_run(rr)) return respond_deleted(obj, 200, false);
+    auto removed = store().remove(key, rev);
+    if (!removed) {
+      if (removed.status().reason() == Reason::Conflict) continue;
+      if (removed.status().reason() == Reason::NotFound) return status_response(not_found_status());
+      return status_response(removed.status());
+    }
+    return respond_deleted(obj, 200, false);
+  }
+  return status_response(conflict(info().group, info().plural, rr.name,
+                                  "the object has been modified; please apply your changes to the latest version and try again"));
+}
+
+net::Response Api::Impl::delete_collection() {
+  auto filter = make_filter(rr);
+  if (!filter) return status_response(filter.status());
+  ResourceRequest list_rr = rr;
+  auto page = list_objects(store(), list_rr, *filter);
+  if (!page) return status_response(page.status());
+  json items = json::array();
+  for (auto& item : page->items) {
+    ResourceRequest one = rr;
+    one.namespace_ = item["metadata"].value("namespace", "");
+    one.name = item["metadata"].value("name", "");
+    Impl impl{api, one};
+    auto r = impl.remove();
+    if (r.status >= 300 && r.status != 404) return r;
+    if (r.status < 300) {
+      json v = rr.strategy->to_version(std::move(item), rr.version);
+      v.erase("kind");
+      v.erase("apiVersion");
+      items.push_back(std::move(v));
+    }
+  }
+  json list = {{"kind", info().kind + "List"}, {"apiVersion", rr.api_version()},
+               {"metadata", {{"resourceVersion", std::to_string(store().current_revision())}}},
+               {"items", std::move(items)}};
+  return json_response(200, list);
+}
+
+net::Response Api::Impl::scale() {
+  if (!rr.strategy->has_scale()) return status_response(not_found_status());
+  auto to_scale = [&](const json& obj) {
+    const json& meta = obj["metadata"];
+    json scale = {{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"}};
+    scale["metadata"] = json::object();
+    for (const char* f : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"})
+      if (meta.contains(f)) scale["metadata"][f] = meta[f];
+    scale["spec"] = {{"replicas", at(obj, {"spec", "replicas"}).is_number() ? at(obj, {"spec", "replicas"}) : json(0)}};
+    scale["status"] = {{"replicas", at(obj, {"status", "replicas"}).is_number() ? at(obj, {"status", "replicas"}) : json(0)}};
+    auto sel = api::LabelSelector::from_json(at(obj, {"spec", "selector"}));
+    if (sel) scale["status"]["selector"] = sel->to_string();
+    return scale;
+  };
+  auto key = object_key(info(), rr.namespace_, rr.name);
+  if (rr.http->method == "GET") {
+    auto obj = read(key);
+    if (!obj) return status_response(obj.status().reason() == Reason::NotFound ? not_found_status() : obj.status());
+    return json_response(200, to_scale(*obj));
+  }
+  // PUT or PATCH of a Scale: computed against the current Scale, applied to spec.replicas.
+  std::string content_type(rr.http->header("content-type").value_or("application/json"));
+  auto semi = content_type.find(';');
+  if (semi != std::string::npos) content_type.resize(semi);
+  auto body = rr.http->method == "PUT" ? decode_request_body(*rr.http, api.options_.max_nesting)
+                                       : api::Result<Decoded>(Decoded{});
+  json patch;
+  if (rr.http->method == "PATCH") {
+    auto p = decode_patch_body(*rr.http, api.options_.max_nesting);
+    if (!p) return status_response(p.status());
+    patch = std::move(*p);
+  } else if (!body) {
+    return status_response(body.status());
+  }
+  ResourceRequest main = rr;
+  main.subresource.clear();
+  Impl impl{api, main};
+  json scale_result;
+  auto response = impl.read_modify_write(
+      [&](const json& current, bool) -> api::Result<json> {
+        json scale = to_scale(rr.strategy->from_version(current, rr.version).value());
+        json desired;
+        if (rr.http->method == "PUT") {
+          desired = body->value;
+          const json& rv = at(desired, {"metadata", "resourceVersion"});
+          if (rv.is_string() && !rv.get<std::string>().empty() && rv != scale["metadata"]["resourceVersion"])
+            return conflict(info().group, info().plural, rr.name,
+                            "the object has been modified; please apply your changes to the latest version and try again");
+        } else if (content_type == "application/json-patch+json") {
+          auto r = api::apply_json_patch(scale, patch);
+          if (!r) return r;
+          desired = std::move(*r);
+        } else {
+          auto r = api::apply_merge_patch(scale, patch);  // strategic merge on Scale is a merge: no lists
+          if (!r) return r;
+          desired = std::move(*r);
+        }
+        const json& replicas = at(desired, {"spec", "replicas"});
+        if (!replicas.is_null() && !replicas.is_number_integer())
+          return bad_request("spec.replicas must be an integer");
+        std::int64_t n = replicas.is_number_integer() ? replicas.get<std::int64_t>() : 0;
+        if (n < 0) {
+          std::vector<api::Cause> c{{"FieldValueInvalid", "Invalid value: " + std::to_string(n) + ": must be greater than or equal to 0", "spec.replicas"}};
+          return invalid("autoscaling", "Scale", rr.name, c);
+        }
+        json out = current;
+        out["spec"]["replicas"] = n;
+        out["metadata"].erase("resourceVersion");
+        return out;
+      },
+      Mode::Main, "Update");
+  if (response.status != 200) return response;
+  auto obj = json::parse(response.body);
+  auto stored = rr.strategy->from_version(obj, rr.version);
+  return json_response(200, to_scale(stored ? *stored : obj));
+}
+
+// ---------------------------------------------------------------------------------------
+
+Api::Api(store::Store& store, ApiOptions options)
+    : store_(store), options_(options), metrics_(std::make_unique<Metrics>()) {}
+Api::~Api() = default;
+
+void Api::add(std::unique_ptr<Strategy> strategy) { kinds_.push_back(std::move(strategy)); }
+
+const Strategy* Api::find(const std::string& group, const std::string& plural) const {
+  for (const auto& k : kinds_)
+    if (k->info().group == group && k->info().plural == plural) return k.get();
+  return nullptr;
+}
+
+api::Status Api::bootstrap() {
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    std::string key = std::string("/registry/namespaces/") + ns;
+    if (store_.get(key)) continue;
+    json obj = {{"apiVersion", "v1"}, {"kind", "Namespace"},
+                {"metadata", {{"name", ns}, {"uid", new_uid()}, {"creationTimestamp", now_rfc3339()},
+                              {"labels", {{"kubernetes.io/metadata.name", ns}}}}},
+                {"spec", {{"finalizers", {"kubernetes"}}}},
+                {"status", {{"phase", "Active"}}}};
+    auto w = store_.create(key, encode_stored(obj));
+    if (!w && w.status().reason() != Reason::AlreadyExists) return w.status();
+  }
+  return {};
+}
+
+net::Response Api::handle(net::Request& request, const UserInfo& user) {
+  auto start = std::chrono::steady_clock::now();
+  ResourceRequest rr;
+  rr.http = &request;
+  rr.user = &user;
+  net::Response response;
+  std::string verb;
+  auto routed = route(*this, request, rr, response);
+  if (routed == RouteResult::Answered) {
+    verb = "GET";
+  } else if (routed == RouteResult::Resource) {
+    Impl impl{*this, rr};
+    const std::string& m = request.method;
+    bool collection = rr.name.empty();
+    if (rr.subresource == "scale") {
+      verb = m == "GET" ? "get" : m == "PUT" ? "update" : "patch";
+      response = (m == "GET" || m == "PUT" || m == "PATCH")
+                     ? impl.scale()
+                     : error_response(Reason::MethodNotAllowed, "the server does not allow this method on the requested resource");
+    } else if (!rr.subresource.empty() && rr.subresource != "status") {
+      verb = "connect";
+      response = handle_subresource(*this, rr);
+    } else if (m == "GET" && collection && is_true(request.param("watch"))) {
+      verb = "watch";
+      response = serve_watch(*this, store_, rr, options_);
+    } else if (m == "GET" && collection) {
+      verb = "list";
+      response = impl.list();
+    } else if (m == "GET") {
+      verb = "get";
+      response = impl.get();
+    } else if (m == "POST" && collection && rr.subresource.empty()) {
+      verb = "create";
+      response = impl.create();
+    } else if (m == "PUT" && !collection) {
+      verb = "update";
+      response = impl.update();
+    } else if (m == "PATCH" && !collection) {
+      verb = "patch";
+      response = impl.patch();
+    } else if (m == "DELETE" && !collection && rr.subresource.empty()) {
+      verb = "delete";
+      response = impl.remove();
+    } else if (m == "DELETE" && collection) {
+      verb = "deletecollection";
+      response = impl.delete_collection();
+    } else {
+      verb = "unknown";
+      response = error_response(Reason::MethodNotAllowed, "the server does not allow this method on the requested resource");
+    }
+  }
+  if (routed == RouteResult::Resource)
+    metrics_->observe_request(verb, rr.strategy ? rr.info().plural : "", rr.subresource, response.status,
+                              std::chrono::steady_clock::now() - start);
+  return response;
+}
+
+}  // namespace berth::apiserver

@@ -1,0 +1,268 @@
+#include "apiserver/codec.h"
+
+#include "api/managed_fields.h"
+#include "api/decode.h"
+#include "api/protobuf.h"
+#include "api/schema.h"
+#include "apiserver/errors.h"
+#include "store/store.h"
+
+namespace berth::apiserver {
+
+using api::Reason;
+using api::Status;
+using nlohmann::json;
+
+namespace {
+
+std::string media_type(const net::Request& request) {
+  std::string ct(request.header("content-type").value_or(""));
+  auto semi = ct.find(';');
+  if (semi != std::string::npos) ct.resize(semi);
+  while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+  for (auto& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ct;
+}
+
+api::DecodeLimits limits(std::size_t max_nesting) {
+  api::DecodeLimits l;
+  l.max_depth = max_nesting;
+  return l;
+}
+
+// The user agent's program name, as Kubernetes derives a default field manager from it.
+std::string manager_from(const ResourceRequest& rr) {
+  if (auto m = rr.param("fieldManager"); m && !m->empty()) return std::string(*m);
+  std::string ua(rr.http->header("user-agent").value_or(""));
+  auto slash = ua.find('/');
+  if (slash != std::string::npos) ua.resize(slash);
+  if (ua.size() > 128) ua.resize(128);
+  return ua;
+}
+
+// Associative-list keys for managedFields, from the schema: x-kubernetes-list-type first,
+// then the strategic-merge key, as Kubernetes derives them for built-in types.
+api::ListKeysLookup list_keys_lookup(const ResourceRequest& rr) {
+  api::GroupVersionKind gvk{rr.group, rr.version, rr.info().kind};
+  return [gvk](const std::string& path) {
+    api::ListKeys keys;
+    const api::FieldDef* f = api::Schema::get().field_at(gvk, path);
+    if (!f) return keys;
+    keys.map_type = f->map_type;
+    if (keys.map_type.empty() && f->shape.kind == api::TypeShape::Kind::Named && f->shape.named)
+      keys.map_type = f->shape.named->map_type;  // e.g. LabelSelector is an atomic map
+    if (!f->list_type.empty()) {
+      keys.kind = f->list_type;
+      keys.keys = f->list_map_keys;
+    }
+    bool merge = f->patch_strategy.find("merge") != std::string::npos;
+    if (!keys.kind.empty()) {
+    } else if (merge && !f->merge_key.empty()) {
+      keys.kind = "map";
+      keys.keys = {f->merge_key};
+    } else if (merge) {
+      keys.kind = "set";
+    } else {
+      keys.kind = "atomic";
+    }
+    // Ports are keyed by port and protocol, and a port without protocol means TCP.
+    if (std::find(keys.keys.begin(), keys.keys.end(), "protocol") != keys.keys.end())
+      keys.key_defaults = {{"protocol", "TCP"}};
+    return keys;
+  };
+}
+
+// Fields a write through this endpoint cannot set (so apply does not claim them):
+// status on the main resource of a kind with a status subresource, and the rest on /status.
+std::vector<std::string> reset_fields(const ResourceRequest& rr) {
+  if (!rr.info().has_status) return {};
+  if (rr.subresource == "status") return {"spec", "metadata.labels", "metadata.annotations"};
+  return {"status"};
+}
+
+}  // namespace
+
+api::Result<Decoded> decode_request_body(const net::Request& request, std::size_t max_nesting) {
+  std::string type = media_type(request);
+  if (type.empty() || type == "application/json" || type == "application/merge-patch+json" ||
+      type == "application/strategic-merge-patch+json" || type == "application/json-patch+json")
+    return api::parse_json(request.body, limits(max_nesting));
+  if (type == "application/yaml" || type == "application/apply-patch+yaml" || type == "text/yaml") {
+    if (api::looks_like_json(request.body)) return api::parse_json(request.body, limits(max_nesting));
+    if (request.body.empty()) return Status(Reason::BadRequest, "the body of the request was empty");
+    auto docs = api::parse_yaml(request.body, limits(max_nesting));
+    if (!docs) return docs.take_status();
+    if (docs->empty()) return Status(Reason::BadRequest, "the body of the request was empty");
+    return std::move(docs->front());
+  }
+  if (type == "application/vnd.kubernetes.protobuf") {
+    auto obj = api::decode_protobuf(request.body);
+    if (!obj) return obj.take_status();
+    return Decoded{std::move(*obj), {}, {}};
+  }
+  return Status(Reason::UnsupportedMediaType,
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json, application/yaml, application/vnd.kubernetes.protobuf");
+}
+
+api::Result<json> decode_patch_body(const net::Request& request, std::size_t max_nesting) {
+  auto decoded = api::parse_json(request.body, limits(max_nesting));
+  if (!decoded) return decoded.take_status();
+  return std::move(decoded->value);
+}
+
+std::string encode_stored(const json& obj) {
+  if (!at(obj, {"metadata", "resourceVersion"}).is_null()) {
+    json copy = obj;
+    copy["metadata"].erase("resourceVersion");
+    return copy.dump();
+  }
+  return obj.dump();
+}
+
+api::Result<json> decode_stored(const store::Object& object) {
+  json obj = json::parse(object.value, nullptr, false);
+  if (obj.is_discarded() || !obj.is_object())
+    return Status(Reason::InternalError, "stored object " + object.key + " is not valid JSON");
+  obj["metadata"]["resourceVersion"] = std::to_string(object.mod_revision);
+  return obj;
+}
+
+Status check_type_meta(const ResourceRequest& rr, json& obj) {
+  const auto& i = rr.info();
+  std::string want_version = rr.api_version();
+  if (obj.contains("apiVersion") && !obj["apiVersion"].is_string())
+    return bad_request("apiVersion must be a string");
+  if (obj.contains("kind") && !obj["kind"].is_string()) return bad_request("kind must be a string");
+  std::string av = obj.value("apiVersion", ""), kind = obj.value("kind", "");
+  if (!av.empty() && av != want_version)
+    return bad_request("the API version in the data (" + av + ") does not match the expected API version (" +
+                       want_version + ")");
+  if (!kind.empty() && kind != i.kind)
+    return bad_request(kind + " in version \"" + rr.version + "\" cannot be handled as a " + i.kind +
+                       ": the kind in the data does not match the expected kind " + i.kind);
+  obj["apiVersion"] = want_version;
+  obj["kind"] = i.kind;
+  if (obj.contains("metadata") && !obj["metadata"].is_object() && !obj["metadata"].is_null())
+    return bad_request(i.kind + " in version \"" + rr.version + "\" cannot be handled as a " + i.kind +
+                       ": json: cannot unmarshal " + std::string(obj["metadata"].type_name()) +
+                       " into Go struct field " + i.kind + ".metadata of type v1.ObjectMeta");
+  return {};
+}
+
+Status validate_fields(const ResourceRequest& rr, const json& obj, const std::vector<std::string>& strict_errors,
+                       std::vector<std::string>& warnings) {
+  std::string mode(rr.param("fieldValidation").value_or("Warn"));
+  if (mode == "Ignore") return {};
+  if (mode != "Strict" && mode != "Warn")
+    return bad_request("fieldValidation parameter unsupported: " + mode);
+  std::vector<std::string> problems = strict_errors;
+  for (const auto& u : api::unknown_fields({rr.group, rr.version, rr.info().kind}, obj))
+    problems.push_back("unknown field \"" + u + "\"");
+  if (problems.empty()) return {};
+  if (mode == "Warn") {
+    warnings.insert(warnings.end(), problems.begin(), problems.end());
+    return {};
+  }
+  const auto& kind = rr.info().kind;
+  return bad_request(kind + " in version \"" + rr.version + "\" cannot be handled as a " + kind + ": " +
+                     api::strict_decoding_message(problems));
+}
+
+void add_warnings(net::Response& response, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) {
+    std::string escaped;
+    for (char c : w) {
+      if (c == '"' || c == '\\') escaped.push_back('\\');
+      escaped.push_back(c);
+    }
+    response.headers.emplace_back("Warning", "299 - \"" + escaped + "\"");
+  }
+}
+
+
+std::vector<std::string> finalizers_of(const json& obj) {
+  std::vector<std::string> out;
+  const json& f = at(obj, {"metadata", "finalizers"});
+  if (f.is_array())
+    for (const auto& v : f)
+      if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+api::PatchMetaLookup patch_meta_lookup(const ResourceRequest& rr) {
+  return api::patch_meta_lookup({rr.group, rr.version, rr.info().kind});
+}
+
+void record_managed_fields(const ResourceRequest& rr, const json& old, json& obj, const std::string& operation) {
+  if (rr.applying) return;  // the apply merge recorded ownership itself
+  std::string manager = manager_from(rr);
+  if (manager.empty()) manager = "unknown";
+  api::GroupVersionKind gvk{rr.group, rr.version, rr.info().kind};
+  auto updated = api::record_update(old.is_null() ? api::Schema::get().zero_object(gvk) : old, obj, manager, rr.api_version(), rr.subresource, now_rfc3339(),
+                                    list_keys_lookup(rr), reset_fields(rr));
+  if (updated) obj = std::move(*updated);
+}
+
+api::Result<json> server_side_apply(const ResourceRequest& rr, const json& live, const json& applied,
+                                    const std::string& manager, bool force) {
+  api::ApplyOptions options;
+  options.kind = rr.info().kind;
+  options.subresource = rr.subresource;
+  options.ignored_paths = reset_fields(rr);
+  options.url_name = rr.name;
+  options.url_namespace = rr.namespace_;
+  options.zero_object = api::Schema::get().zero_object({rr.group, rr.version, rr.info().kind});
+  return api::server_side_apply(live, applied, manager, force, rr.api_version(), now_rfc3339(), list_keys_lookup(rr),
+                                options);
+}
+
+api::Result<DeleteOptions> decode_delete_options(const net::Request& request) {
+  DeleteOptions o;
+  json body;
+  if (!request.body.empty()) {
+    auto decoded = decode_request_body(request, 100);
+    if (!decoded) return decoded.take_status();
+    body = std::move(decoded->value);
+    if (!body.is_object()) return Status(Reason::BadRequest, "DeleteOptions must be an object");
+  }
+  auto field = [&](const char* name) -> json {
+    if (body.is_object() && body.contains(name)) return body[name];
+    if (auto p = request.param(name)) return json(std::string(*p));
+    return json();
+  };
+  json policy = field("propagationPolicy");
+  if (policy.is_string()) o.propagation_policy = policy.get<std::string>();
+  json orphan = field("orphanDependents");
+  if (o.propagation_policy.empty() && (orphan == true || orphan == "true")) o.propagation_policy = "Orphan";
+  if (orphan == false || orphan == "false") {
+    if (o.propagation_policy.empty()) o.propagation_policy = "Background";
+  }
+  if (!o.propagation_policy.empty() && o.propagation_policy != "Orphan" && o.propagation_policy != "Background" &&
+      o.propagation_policy != "Foreground") {
+    Status s(Reason::Invalid, "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"" +
+                                  o.propagation_policy + "\": supported values: \"Foreground\", \"Background\", \"Orphan\"");
+    s.with_cause({"FieldValueNotSupported",
+                  "Unsupported value: \"" + o.propagation_policy + "\": supported values: \"Foreground\", \"Background\", \"Orphan\"",
+                  "propagationPolicy"});
+    return s;
+  }
+  json grace = field("gracePeriodSeconds");
+  if (grace.is_number_integer()) o.grace_period_seconds = grace.get<std::int64_t>();
+  else if (grace.is_string()) {
+    try {
+      o.grace_period_seconds = std::stoll(grace.get<std::string>());
+    } catch (...) {
+      return Status(Reason::BadRequest, "gracePeriodSeconds must be an integer");
+    }
+  }
+  if (body.is_object() && body.contains("preconditions") && body["preconditions"].is_object()) {
+    const json& p = body["preconditions"];
+    if (p.contains("uid") && p["uid"].is_string()) o.uid = p["uid"].get<std::string>();
+    if (p.contains("resourceVersion") && p["resourceVersion"].is_string())
+      o.resource_version = p["resourceVersion"].get<std::string>();
+  }
+  return o;
+}
+
+}  // namespace berth::apiserver

@@ -1,0 +1,59 @@
+// Request and storage encodings: body decoding by media type, field validation modes,
+// the stored form of objects, DeleteOptions, managedFields bookkeeping.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/decode.h"
+#include "api/patch.h"
+#include "api/status.h"
+#include "api/validation.h"
+#include "apiserver/request.h"
+#include "net/http.h"
+
+namespace berth::store {
+struct Object;
+}
+
+namespace berth::apiserver {
+
+using api::Decoded;
+
+// The body as JSON, whatever the media type (JSON, YAML, Kubernetes protobuf).
+api::Result<Decoded> decode_request_body(const net::Request& request, std::size_t max_nesting);
+// A patch document (JSON; YAML accepted as Kubernetes does for apply patches).
+api::Result<nlohmann::json> decode_patch_body(const net::Request& request, std::size_t max_nesting);
+
+// Objects are stored as compact JSON without resourceVersion, which the store's revision supplies.
+std::string encode_stored(const nlohmann::json& obj);
+api::Result<nlohmann::json> decode_stored(const store::Object& object);
+
+// apiVersion/kind in a body must name the URL's kind; absent ones are filled in.
+api::Status check_type_meta(const ResourceRequest& rr, nlohmann::json& obj);
+// fieldValidation=Strict|Warn|Ignore over unknown fields of obj and the decoder's strict errors
+// (duplicate fields).
+api::Status validate_fields(const ResourceRequest& rr, const nlohmann::json& obj,
+                            const std::vector<std::string>& strict_errors, std::vector<std::string>& warnings);
+void add_warnings(net::Response& response, const std::vector<std::string>& warnings);
+
+std::vector<std::string> finalizers_of(const nlohmann::json& obj);
+api::PatchMetaLookup patch_meta_lookup(const ResourceRequest& rr);
+
+// managedFields: who last set which fields.
+void record_managed_fields(const ResourceRequest& rr, const nlohmann::json& old, nlohmann::json& obj,
+                          const std::string& operation);
+api::Result<nlohmann::json> server_side_apply(const ResourceRequest& rr, const nlohmann::json& live,
+                                              const nlohmann::json& applied, const std::string& manager, bool force);
+
+struct DeleteOptions {
+  std::string propagation_policy;  // Orphan, Background, Foreground; empty = the kind's default
+  std::string uid;                 // preconditions
+  std::string resource_version;
+  std::optional<std::int64_t> grace_period_seconds;
+};
+// From the body (JSON or protobuf DeleteOptions) and the query parameters.
+api::Result<DeleteOptions> decode_delete_options(const net::Request& request);
+
+}  // namespace berth::apiserver

@@ -1,0 +1,45 @@
+// Listing: label and field selection, limit/continue paging at one revision, the
+// resourceVersion rules, and Table rendering (shared by get, list and watch).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/selector.h"
+#include "api/status.h"
+#include "apiserver/request.h"
+
+namespace berth::store {
+class Store;
+}
+
+namespace berth::apiserver {
+
+struct Filter {
+  api::LabelSelector labels;
+  api::FieldSelector fields;
+  bool everything = true;  // no selector at all
+};
+
+api::Result<Filter> make_filter(const ResourceRequest& rr);
+bool matches(const Filter& filter, const Strategy& strategy, const nlohmann::json& obj);
+
+struct Page {
+  std::vector<nlohmann::json> items;  // stored form, resourceVersion filled
+  std::string resource_version;       // of the list
+  std::string continue_token;         // empty on the last page
+  std::int64_t remaining = 0;
+};
+
+api::Result<Page> list_objects(store::Store& store, const ResourceRequest& rr, const Filter& filter);
+
+// A meta.k8s.io/v1 Table of the given stored objects.
+nlohmann::json make_table(const ResourceRequest& rr, const std::vector<nlohmann::json>& items,
+                          const std::string& resource_version, const std::string& continue_token,
+                          bool with_columns = true);
+
+// Parses a resourceVersion parameter; 0 when empty. BadRequest when not a number.
+api::Result<std::int64_t> parse_resource_version(std::string_view text);
+
+}  // namespace berth::apiserver

@@ -1,0 +1,271 @@
+"""kubectl v1.32 against berth server: the commands users type, with the output Kubernetes gives.
+Where an upstream Kubernetes conformance test covers the same behaviour, its name is in the docstring."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+DEPLOY_V1 = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  mode: "one"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: registry.local/web:1
+        ports:
+        - containerPort: 80
+        env:
+        - name: MODE
+          value: one
+"""
+
+
+def test_api_resources_lists_kinds_with_short_names(server):
+    out = server.kubectl("api-resources").stdout
+    lines = {l.split()[0]: l for l in out.splitlines()[1:]}
+    assert "po" in lines["pods"] and "deploy" in lines["deployments"] and "rs" in lines["replicasets"]
+    assert "hpa" in lines["horizontalpodautoscalers"]
+    for kind in ["namespaces", "nodes", "events", "configmaps", "secrets", "services", "leases"]:
+        assert kind in lines, kind
+
+
+def test_apply_multi_document_create_change_unchanged(server, namespace):
+    """Mirrors upstream 'Kubectl client ... should apply a new configuration to an existing RC'."""
+    r = server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    assert "configmap/web-config created" in r.stdout and "deployment.apps/web created" in r.stdout
+    r = server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1.replace("value: one", "value: two"))
+    assert "configmap/web-config unchanged" in r.stdout and "deployment.apps/web configured" in r.stdout
+    dep = server.kubectl_json("get", "-n", namespace, "deployment", "web")
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "MODE", "value": "two"}]
+    assert dep["metadata"]["generation"] == 2
+    assert "kubectl.kubernetes.io/last-applied-configuration" in dep["metadata"]["annotations"]
+    r = server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1.replace("value: one", "value: two"))
+    assert "deployment.apps/web unchanged" in r.stdout
+
+
+def test_get_output_formats(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    plain = server.kubectl("get", "-n", namespace, "deployments").stdout.splitlines()
+    assert plain[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert plain[1].split()[0] == "web"
+    wide = server.kubectl("get", "-n", namespace, "deploy", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[5:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
+    assert "registry.local/web:1" in wide[1] and "app=web" in wide[1]
+    y = server.kubectl("get", "-n", namespace, "deploy", "web", "-o", "yaml").stdout
+    assert "kind: Deployment" in y and "replicas: 2" in y
+    jp = server.kubectl("get", "-n", namespace, "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}").stdout
+    assert jp == "registry.local/web:1"
+    everything = server.kubectl("get", "deployments", "-A").stdout.splitlines()
+    assert everything[0].split()[0] == "NAMESPACE"
+    assert any(l.split()[:2] == [namespace, "web"] for l in everything[1:])
+    labels = server.kubectl("get", "-n", namespace, "deploy", "--show-labels").stdout
+    assert "app=web" in labels.splitlines()[1]
+
+
+def test_label_selectors_filter(server, namespace):
+    for name, tier in [("a", "front"), ("b", "back"), ("c", "front")]:
+        server.kubectl("create", "-n", namespace, "configmap", name)
+        server.kubectl("label", "-n", namespace, "configmap", name, f"tier={tier}")
+    names = lambda sel: sorted(server.kubectl("get", "-n", namespace, "cm", "-l", sel, "-o", "name").stdout.split())
+    assert names("tier=front") == ["configmap/a", "configmap/c"]
+    assert names("tier!=front") == ["configmap/b", "configmap/kube-root-ca.crt"] or names("tier!=front") == ["configmap/b"]
+    assert names("tier in (back)") == ["configmap/b"]
+    assert names("!tier") in ([], ["configmap/kube-root-ca.crt"])
+
+
+def test_create_commands_protobuf_bodies(server, namespace):
+    """kubectl create deployment|configmap|secret|namespace send protobuf bodies."""
+    server.kubectl("create", "-n", namespace, "deployment", "pb", "--image=registry.local/pb:1", "--replicas=3")
+    dep = server.kubectl_json("get", "-n", namespace, "deployment", "pb")
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/pb:1"
+    assert dep["spec"]["selector"]["matchLabels"] == {"app": "pb"}
+    server.kubectl("create", "-n", namespace, "configmap", "cfg", "--from-literal=a=1", "--from-literal=b=2")
+    assert server.kubectl_json("get", "-n", namespace, "cm", "cfg")["data"] == {"a": "1", "b": "2"}
+    server.kubectl("create", "-n", namespace, "secret", "generic", "sec", "--from-literal=password=hunter2")
+    sec = server.kubectl_json("get", "-n", namespace, "secret", "sec")
+    assert sec["type"] == "Opaque" and sec["data"]["password"] == "aHVudGVyMg=="
+
+
+def test_run_creates_a_pod(server, namespace):
+    server.kubectl("run", "-n", namespace, "solo", "--image=registry.local/solo:1", "--labels=run=solo")
+    pod = server.kubectl_json("get", "-n", namespace, "pod", "solo")
+    assert pod["spec"]["containers"][0]["image"] == "registry.local/solo:1"
+    assert pod["status"]["phase"] == "Pending"
+    out = server.kubectl("get", "-n", namespace, "pods").stdout.splitlines()
+    assert out[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert out[1].split()[:4] == ["solo", "0/1", "Pending", "0"]
+
+
+def test_label_annotate_and_three_patch_types(server, namespace):
+    server.kubectl("create", "-n", namespace, "configmap", "p", "--from-literal=a=1")
+    server.kubectl("label", "-n", namespace, "cm", "p", "x=1")
+    server.kubectl("annotate", "-n", namespace, "cm", "p", "note=hello")
+    server.kubectl("patch", "-n", namespace, "cm", "p", "--type=merge", "-p", '{"data":{"b":"2"}}')
+    server.kubectl("patch", "-n", namespace, "cm", "p", "--type=json", "-p", '[{"op":"remove","path":"/data/a"}]')
+    server.kubectl("patch", "-n", namespace, "cm", "p", "-p", '{"data":{"c":"3"}}')  # strategic
+    cm = server.kubectl_json("get", "-n", namespace, "cm", "p")
+    assert cm["data"] == {"b": "2", "c": "3"}
+    assert cm["metadata"]["labels"] == {"x": "1"}
+    assert cm["metadata"]["annotations"]["note"] == "hello"
+
+
+def test_strategic_patch_merges_containers_by_name(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    server.kubectl("patch", "-n", namespace, "deploy", "web", "-p",
+                   '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.local/web:2"}]}}}}')
+    c = server.kubectl_json("get", "-n", namespace, "deploy", "web")["spec"]["template"]["spec"]["containers"]
+    assert len(c) == 1 and c[0]["image"] == "registry.local/web:2" and c[0]["env"][0]["name"] == "MODE"
+
+
+def test_scale_updates_replicas(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    r = server.kubectl("scale", "-n", namespace, "deployment", "web", "--replicas=5")
+    assert "deployment.apps/web scaled" in r.stdout
+    assert server.kubectl_json("get", "-n", namespace, "deploy", "web")["spec"]["replicas"] == 5
+    server.kubectl("scale", "-n", namespace, "deployment", "web", "--current-replicas=5", "--replicas=1")
+    assert server.kubectl_json("get", "-n", namespace, "deploy", "web")["spec"]["replicas"] == 1
+    r = server.kubectl("scale", "-n", namespace, "deployment", "web", "--current-replicas=7", "--replicas=2", check=False)
+    assert r.returncode != 0
+
+
+def test_server_side_apply_and_conflict(server, namespace):
+    manifest = DEPLOY_V1.split("---\n")[1]
+    r = server.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=manifest)
+    assert "deployment.apps/web serverside-applied" in r.stdout
+    dep = server.kubectl_json("get", "-n", namespace, "deploy", "web")
+    managers = {m["manager"]: m["operation"] for m in dep["metadata"]["managedFields"]}
+    assert managers.get("kubectl") == "Apply"
+    # Another manager changes replicas; kubectl's next apply of a different value conflicts.
+    server.kubectl("apply", "--server-side", "--field-manager=other", "-n", namespace, "-f", "-",
+                   input=manifest.replace("replicas: 2", "replicas: 4"), check=False)
+    r = server.kubectl("apply", "--server-side", "--field-manager=third", "-n", namespace, "-f", "-",
+                       input=manifest.replace("replicas: 2", "replicas: 6"), check=False)
+    assert r.returncode != 0 and "conflict" in r.stderr.lower()
+    r = server.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=third", "-n", namespace,
+                       "-f", "-", input=manifest.replace("replicas: 2", "replicas: 6"))
+    assert server.kubectl_json("get", "-n", namespace, "deploy", "web")["spec"]["replicas"] == 6
+
+
+def test_diff_shows_changes(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    r = server.kubectl("diff", "-n", namespace, "-f", "-", input=DEPLOY_V1.replace("replicas: 2", "replicas: 3"), check=False)
+    assert r.returncode == 1, r.stderr
+    assert "-  replicas: 2" in r.stdout and "+  replicas: 3" in r.stdout
+    r = server.kubectl("diff", "-n", namespace, "-f", "-", input=DEPLOY_V1, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_create_f_and_errors(server, namespace):
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: once\ndata:\n  k: v\n"
+    assert "configmap/once created" in server.kubectl("create", "-n", namespace, "-f", "-", input=cm).stdout
+    r = server.kubectl("create", "-n", namespace, "-f", "-", input=cm, check=False)
+    assert r.returncode != 0
+    assert 'Error from server (AlreadyExists): error when creating "STDIN": configmaps "once" already exists' in r.stderr
+    r = server.kubectl("get", "-n", namespace, "cm", "missing", check=False)
+    assert r.stderr.strip() == 'Error from server (NotFound): configmaps "missing" not found'
+    bad = DEPLOY_V1.split("---\n")[1].replace("name: web\n  labels", "name: web3\n  labels").replace("replicas: 2", "replicas: -1")
+    r = server.kubectl("create", "-n", namespace, "-f", "-", input=bad, check=False)
+    assert 'The Deployment "web3" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0' in r.stderr
+
+
+def test_unknown_field_rejected_by_strict_validation(server, namespace):
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict\ndata:\n  k: v\nbogus: 1\n"
+    r = server.kubectl("create", "-n", namespace, "-f", "-", input=cm, check=False)
+    assert r.returncode != 0 and 'unknown field "bogus"' in r.stderr
+
+
+def test_update_with_stale_resource_version_conflicts(server, namespace):
+    server.kubectl("create", "-n", namespace, "configmap", "c1", "--from-literal=a=1")
+    cm = server.kubectl_json("get", "-n", namespace, "cm", "c1")
+    server.kubectl("patch", "-n", namespace, "cm", "c1", "--type=merge", "-p", '{"data":{"a":"2"}}')
+    cm["data"]["a"] = "3"
+    r = server.kubectl("replace", "-n", namespace, "-f", "-", input=json.dumps(cm), check=False)
+    assert r.returncode != 0
+    assert 'Operation cannot be fulfilled on configmaps "c1": the object has been modified' in r.stderr
+
+
+def test_delete_waits_and_delete_all(server, namespace):
+    for n in ["d1", "d2", "d3"]:
+        server.kubectl("create", "-n", namespace, "configmap", n)
+    r = server.kubectl("delete", "-n", namespace, "configmap", "d1")
+    assert r.stdout.strip() == 'configmap "d1" deleted'
+    r = server.kubectl("delete", "-n", namespace, "configmap", "--all")
+    assert 'configmap "d2" deleted' in r.stdout and 'configmap "d3" deleted' in r.stdout
+    left = server.kubectl("get", "-n", namespace, "configmap", "-o", "name").stdout.split()
+    assert not any(n in " ".join(left) for n in ["d1", "d2", "d3"])
+
+
+def test_describe_and_events(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    ev = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web.1", "namespace": namespace},
+        "involvedObject": {"kind": "Deployment", "name": "web", "namespace": namespace, "apiVersion": "apps/v1"},
+        "reason": "ScalingReplicaSet", "message": "Scaled up replica set web-1 to 2", "type": "Normal",
+        "source": {"component": "deployment-controller"}, "count": 1,
+        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+    }
+    server.kubectl("create", "-f", "-", input=json.dumps(ev))
+    d = server.kubectl("describe", "-n", namespace, "deployment", "web").stdout
+    assert "Name:" in d and "web" in d and "Replicas:" in d and "ScalingReplicaSet" in d
+    e = server.kubectl("get", "-n", namespace, "events").stdout.splitlines()
+    assert e[0].split()[:4] == ["LAST", "SEEN", "TYPE", "REASON"]
+    assert "deployment/web" in e[1] and "Scaled up replica set web-1 to 2" in e[1]
+
+
+def test_explain_pod_spec_containers(server):
+    out = server.kubectl("explain", "pod.spec.containers").stdout
+    assert "KIND:" in out and "Pod" in out and "FIELDS:" in out
+    assert "image" in out and "name" in out
+
+
+def test_nodes_cordon_uncordon_and_wait(server):
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n-wait", "labels": {"kubernetes.io/hostname": "n-wait"}}}
+    server.kubectl("create", "-f", "-", input=json.dumps(node))
+    assert "node/n-wait cordoned" in server.kubectl("cordon", "n-wait").stdout
+    assert server.kubectl_json("get", "node", "n-wait")["spec"]["unschedulable"] is True
+    assert "SchedulingDisabled" in server.kubectl("get", "nodes").stdout
+    assert "node/n-wait uncordoned" in server.kubectl("uncordon", "n-wait").stdout
+    assert "unschedulable" not in server.kubectl_json("get", "node", "n-wait")["spec"]
+    waiter = subprocess.Popen(["kubectl", "wait", "--for=condition=Ready", "node/n-wait", "--timeout=30s"],
+                              env=dict(os.environ, HOME=server.home, KUBECONFIG=server.kubeconfig),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    server.kubectl("patch", "node", "n-wait", "--subresource=status", "--type=merge", "-p",
+                   '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Test","message":"ok"}]}}')
+    out, err = waiter.communicate(timeout=40)
+    assert waiter.returncode == 0, err
+    assert "node/n-wait condition met" in out
+
+
+def test_get_watch_streams_changes(server, namespace):
+    env = dict(os.environ, HOME=server.home, KUBECONFIG=server.kubeconfig)
+    watcher = subprocess.Popen(["kubectl", "get", "-n", namespace, "configmaps", "-w", "--request-timeout=8s"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    server.kubectl("create", "-n", namespace, "configmap", "watched", "--from-literal=a=1")
+    time.sleep(1.5)
+    watcher.terminate()
+    out, _ = watcher.communicate(timeout=10)
+    assert "watched" in out

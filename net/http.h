@@ -1,0 +1,70 @@
+// HTTP requests and responses as the rest of Berth sees them: plain structs, no Beast
+// types, so handlers compile without Asio and can be unit-tested without sockets.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace berth::net {
+
+// Who is on the other end, as the transport established it.
+struct Peer {
+  std::string address;                     // "127.0.0.1:53422"
+  bool client_certificate = false;         // a certificate that chains to our CA was presented
+  std::string common_name;                 // its CN
+  std::vector<std::string> organizations;  // its O values
+};
+
+struct Request {
+  std::string method;  // "GET"
+  std::string target;  // raw target: "/api/v1/pods?limit=500"
+  std::string path;    // decoded path without the query: "/api/v1/pods"
+  std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  Peer peer;
+
+  // First value of a header or query parameter.
+  std::optional<std::string_view> header(std::string_view lower_name) const;
+  std::optional<std::string_view> param(std::string_view name) const;
+};
+
+// A body produced over time (watch events, followed logs): the server writes each chunk
+// as it comes, using chunked transfer encoding, until the source says it is done.
+class StreamSource {
+ public:
+  virtual ~StreamSource() = default;
+  // Called once, before the first poll, with a function the source calls from any thread
+  // when more data may be ready. wake must not block.
+  virtual void start(std::function<void()> wake) = 0;
+  enum class State { More, Wait, Done };
+  // Appends whatever is ready to out. More: call again at once; Wait: call after a wake or
+  // after the poll interval; Done: the stream ends after out is written.
+  virtual State poll(std::string& out) = 0;
+  // The client went away or the server is stopping; release resources. Any thread.
+  virtual void stop() = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // Content-Type among them
+  std::string body;
+  std::shared_ptr<StreamSource> stream;  // set: body is streamed after `body`
+
+  Response& set_header(std::string name, std::string value);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+};
+
+using Handler = std::function<Response(Request&)>;
+
+// Percent-decoding for paths and query strings; '+' becomes ' ' in queries only.
+std::string url_decode(std::string_view s, bool query);
+std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q);
+
+}  // namespace berth::net

@@ -1,0 +1,337 @@
+#include <utility>  // before Asio: Boost 1.74 coroutines need std::exchange declared
+
+#include "net/https_server.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace berth::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+using error_code = boost::system::error_code;
+
+// Reads CN and O of a verified client certificate.
+Peer peer_of(SSL* ssl, const tcp::endpoint& remote) {
+  Peer peer;
+  peer.address = remote.address().to_string() + ":" + std::to_string(remote.port());
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return peer;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    peer.client_certificate = true;
+    X509_NAME* name = X509_get_subject_name(cert);
+    for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+      X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+      int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+      ASN1_STRING* data = X509_NAME_ENTRY_get_data(e);
+      std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                        static_cast<std::size_t>(ASN1_STRING_length(data)));
+      if (nid == NID_commonName) peer.common_name = value;
+      if (nid == NID_organizationName) peer.organizations.push_back(value);
+    }
+  }
+  X509_free(cert);
+  return peer;
+}
+
+bool split_host_port(const std::string& listen, std::string& host, std::string& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  return !port.empty();
+}
+
+class ServerImpl final : public HttpsServer {
+ public:
+  ServerImpl(ServerOptions options, Handler handler)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        ssl_(asio::ssl::context::tls_server),
+        acceptor_(ioc_),
+        pool_(options_.worker_threads) {}
+
+  ~ServerImpl() override { stop(); }
+
+  api::Status init() {
+    error_code ec;
+    ssl_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    ssl_.use_certificate_chain(asio::buffer(options_.cert_pem), ec);
+    if (!ec) ssl_.use_private_key(asio::buffer(options_.key_pem), asio::ssl::context::pem, ec);
+    if (ec) return {api::Reason::InternalError, "loading the serving certificate: " + ec.message()};
+    if (!options_.client_ca_pem.empty()) {
+      ssl_.add_certificate_authority(asio::buffer(options_.client_ca_pem), ec);
+      if (ec) return {api::Reason::InternalError, "loading the client CA: " + ec.message()};
+      // Ask for a client certificate but do not require one: bearer tokens and the
+      // anonymous health endpoints must still get through the handshake.
+      ssl_.set_verify_mode(asio::ssl::verify_peer);
+      static const unsigned char kContext[] = "berth";
+      SSL_CTX_set_session_id_context(ssl_.native_handle(), kContext, sizeof(kContext) - 1);
+    }
+
+    std::string host, port;
+    if (!split_host_port(options_.listen, host, port))
+      return {api::Reason::BadRequest, "--listen must be host:port, got \"" + options_.listen + "\""};
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(host, port, ec);
+    if (ec || results.empty())
+      return {api::Reason::BadRequest, "cannot resolve listen address " + options_.listen + ": " + ec.message()};
+    tcp::endpoint endpoint = results.begin()->endpoint();
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return {api::Reason::ServiceUnavailable, "cannot listen on " + options_.listen + ": " + ec.message()};
+    port_ = acceptor_.local_endpoint().port();
+
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.io_threads); ++i)
+      threads_.emplace_back([this] { ioc_.run(); });
+    return {};
+  }
+
+  int port() const override { return port_; }
+
+  void stop() override {
+    std::call_once(stopped_, [this] {
+      asio::post(ioc_, [this] {
+        error_code ec;
+        acceptor_.close(ec);
+      });
+      {
+        std::lock_guard lock(streams_mu_);
+        stopping_ = true;
+        for (auto& s : streams_) s->stop();
+      }
+      ioc_.stop();
+      for (auto& t : threads_) t.join();
+      pool_.join();
+    });
+  }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      error_code ec;
+      tcp::socket socket(asio::make_strand(ioc_));
+      co_await acceptor_.async_accept(socket, asio::redirect_error(use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      if (ec) continue;
+      socket.set_option(tcp::no_delay(true), ec);
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  Response error(int code, const std::string& message) {
+    if (options_.error_response) return options_.error_response(code, message);
+    return Response::text(code, message);
+  }
+
+  static Request to_request(http::request<http::string_body>& msg, const Peer& peer) {
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    std::string_view target = req.target;
+    auto q = target.find('?');
+    req.path = url_decode(target.substr(0, q), false);
+    if (q != std::string_view::npos) req.query = parse_query(target.substr(q + 1));
+    for (const auto& field : msg) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    req.peer = peer;
+    return req;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> write_plain(Stream& stream, const Response& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    co_return !ec;
+  }
+
+  // Streams a chunked body until the source is done, the client goes away or we stop.
+  template <class Stream>
+  asio::awaitable<bool> write_stream(Stream& stream, Response& r, unsigned version, bool keep_alive) {
+    auto source = r.stream;
+    struct Registration {
+      ServerImpl* self;
+      std::shared_ptr<StreamSource> source;
+      bool active = false;
+      ~Registration() {
+        source->stop();
+        if (active) {
+          std::lock_guard lock(self->streams_mu_);
+          self->streams_.erase(source);
+        }
+      }
+    } registration{this, source};
+    {
+      std::lock_guard lock(streams_mu_);
+      if (stopping_) co_return false;
+      streams_.insert(source);
+      registration.active = true;
+    }
+
+    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> serializer{res};
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    co_await http::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+
+    auto executor = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(executor);
+    auto pending = std::make_shared<std::atomic<bool>>(false);
+    source->start([timer, pending, executor] {
+      pending->store(true);
+      asio::post(executor, [timer] { timer->cancel(); });
+    });
+
+    std::string chunk = std::move(r.body);
+    for (;;) {
+      pending->store(false);
+      auto state = source->poll(chunk);
+      if (!chunk.empty()) {
+        beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+        co_await asio::async_write(stream, http::make_chunk(asio::buffer(chunk)),
+                                   asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+        chunk.clear();
+      }
+      if (state == StreamSource::State::Done) break;
+      if (state == StreamSource::State::More || pending->load()) continue;
+      timer->expires_after(options_.stream_poll);
+      co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    co_await asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
+    co_return !ec;
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    error_code ec;
+    tcp::endpoint remote = socket.remote_endpoint(ec);
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ssl_);
+    beast::get_lowest_layer(stream).expires_after(options_.handshake_timeout);
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    const Peer peer = peer_of(stream.native_handle(), remote);
+
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options_.body_limit);
+      parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
+      // Idle keep-alive connections and clients that trickle a request are both cut off.
+      beast::get_lowest_layer(stream).expires_after(buffer.size() ? options_.request_timeout
+                                                                  : options_.idle_timeout);
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::body_limit) {
+        co_await write_plain(stream, error(413, "Request entity too large: limit is " +
+                                                    std::to_string(options_.body_limit)),
+                             11, false);
+        break;
+      }
+      if (ec == http::error::header_limit) {
+        co_await write_plain(stream, error(431, "request header fields too large"), 11, false);
+        break;
+      }
+      if (ec) {
+        if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+            ec != http::error::end_of_stream &&
+            ec != http::error::partial_message)
+          co_await write_plain(stream, error(400, "malformed HTTP request: " + ec.message()), 11, false);
+        break;
+      }
+      auto& msg = parser.get();
+      const unsigned version = msg.version();
+      const bool keep_alive = msg.keep_alive();
+      Request request = to_request(msg, peer);
+      beast::get_lowest_layer(stream).expires_never();
+
+      Response response = co_await asio::co_spawn(
+          pool_.get_executor(),
+          [this, &request]() -> asio::awaitable<Response> {
+            try {
+              co_return handler_(request);
+            } catch (const std::exception& e) {
+              std::fprintf(stderr, "E request %s %s failed: %s\n", request.method.c_str(),
+                           request.target.c_str(), e.what());
+              co_return error(500, std::string("internal error: ") + e.what());
+            }
+          },
+          use_awaitable);
+
+      bool ok = response.stream ? co_await write_stream(stream, response, version, keep_alive)
+                                : co_await write_plain(stream, response, version, keep_alive);
+      if (!ok || !keep_alive) break;
+    }
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+  }
+
+  ServerOptions options_;
+  Handler handler_;
+  asio::io_context ioc_;
+  asio::ssl::context ssl_;
+  tcp::acceptor acceptor_;
+  asio::thread_pool pool_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+  std::once_flag stopped_;
+  std::mutex streams_mu_;
+  bool stopping_ = false;
+  std::set<std::shared_ptr<StreamSource>> streams_;
+};
+
+}  // namespace
+
+api::Result<std::unique_ptr<HttpsServer>> HttpsServer::start(ServerOptions options, Handler handler) {
+  auto server = std::make_unique<ServerImpl>(std::move(options), std::move(handler));
+  if (auto s = server->init(); !s) return s;
+  return std::unique_ptr<HttpsServer>(std::move(server));
+}
+
+}  // namespace berth::net
