@@ -153,7 +153,7 @@ def test_server_side_apply_and_conflict(server, namespace):
     manifest = DEPLOY_V1.split("---\n")[1]
     r = server.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=manifest)
     assert "deployment.apps/web serverside-applied" in r.stdout
-    dep = server.kubectl_json("get", "-n", namespace, "deploy", "web")
+    dep = server.kubectl_json("get", "-n", namespace, "deploy", "web", "--show-managed-fields")
     managers = {m["manager"]: m["operation"] for m in dep["metadata"]["managedFields"]}
     assert managers.get("kubectl") == "Apply"
     # Another manager changes replicas; kubectl's next apply of a different value conflicts.
@@ -218,10 +218,12 @@ def test_delete_waits_and_delete_all(server, namespace):
 
 def test_describe_and_events(server, namespace):
     server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_V1)
+    uid = server.kubectl_json("get", "-n", namespace, "deploy", "web")["metadata"]["uid"]
     ev = {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": "web.1", "namespace": namespace},
-        "involvedObject": {"kind": "Deployment", "name": "web", "namespace": namespace, "apiVersion": "apps/v1"},
+        "involvedObject": {"kind": "Deployment", "name": "web", "namespace": namespace, "apiVersion": "apps/v1",
+                           "uid": uid},
         "reason": "ScalingReplicaSet", "message": "Scaled up replica set web-1 to 2", "type": "Normal",
         "source": {"component": "deployment-controller"}, "count": 1,
         "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",

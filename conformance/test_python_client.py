@@ -41,7 +41,6 @@ def test_crud_every_kind(api_client, ns):
     core = client.CoreV1Api(api_client)
     apps = client.AppsV1Api(api_client)
     coord = client.CoordinationV1Api(api_client)
-    asv2 = client.AutoscalingV2Api(api_client)
     asv1 = client.AutoscalingV1Api(api_client)
     ev1 = client.EventsV1Api(api_client)
     template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "img:1"}]}}
@@ -52,10 +51,10 @@ def test_crud_every_kind(api_client, ns):
     apps.create_namespaced_deployment(ns, {"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template}})
     apps.create_namespaced_replica_set(ns, {"metadata": {"name": "r"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template}})
     coord.create_namespaced_lease(ns, {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}})
-    asv2.create_namespaced_horizontal_pod_autoscaler(ns, {
+    asv1.create_namespaced_horizontal_pod_autoscaler(ns, {
         "metadata": {"name": "h"},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}, "minReplicas": 1,
-                 "maxReplicas": 5, "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}})
+                 "maxReplicas": 5, "targetCPUUtilizationPercentage": 70}})
     ev1.create_namespaced_event(ns, {"metadata": {"name": "e"}, "eventTime": "2026-01-01T00:00:00.000000Z",
                                      "reportingController": "test", "reportingInstance": "test-1", "action": "Test",
                                      "reason": "Testing", "note": "hello", "type": "Normal",
@@ -67,6 +66,11 @@ def test_crud_every_kind(api_client, ns):
     assert apps.read_namespaced_replica_set("r", ns).spec.replicas == 1
     assert coord.read_namespaced_lease("l", ns).spec.holder_identity == "me"
     assert asv1.read_namespaced_horizontal_pod_autoscaler("h", ns).spec.target_cpu_utilization_percentage == 70
+    # The same stored object, served as autoscaling/v2 (this client version has no typed v2 API).
+    v2, _, _ = api_client.call_api(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/h", "GET",
+                                   response_type="object", auth_settings=["BearerToken"], _return_http_data_only=False)
+    assert v2["apiVersion"] == "autoscaling/v2"
+    assert v2["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
     assert core.read_namespaced_event("e", ns).message == "hello"
     # scale subresource
     apps.patch_namespaced_deployment_scale("d", ns, {"spec": {"replicas": 3}})
@@ -74,7 +78,7 @@ def test_crud_every_kind(api_client, ns):
     for delete in [lambda: core.delete_namespaced_pod("p", ns), lambda: core.delete_namespaced_secret("s", ns),
                    lambda: core.delete_namespaced_service("svc", ns), lambda: apps.delete_namespaced_deployment("d", ns),
                    lambda: apps.delete_namespaced_replica_set("r", ns), lambda: coord.delete_namespaced_lease("l", ns),
-                   lambda: asv2.delete_namespaced_horizontal_pod_autoscaler("h", ns),
+                   lambda: asv1.delete_namespaced_horizontal_pod_autoscaler("h", ns),
                    lambda: ev1.delete_namespaced_event("e", ns)]:
         delete()
 
