@@ -110,6 +110,9 @@ struct Api::Impl {
       if (nsobj.status().reason() == Reason::NotFound) return not_found("", "namespaces", ns);
       return nsobj.status();
     }
+    // Every namespaced create asks; most namespaces are not terminating, and then the stored
+    // JSON does not even contain the key: no need to parse it.
+    if (nsobj->value.find("\"deletionTimestamp\"") == std::string::npos) return {};
     auto decoded = decode_stored(*nsobj);
     if (decoded && at(*decoded, {"metadata", "deletionTimestamp"}).is_string())
       return Status(Reason::Forbidden, "unable to create new content in namespace " + ns +
@@ -147,6 +150,13 @@ struct Api::Impl {
 
   net::Response respond_object(int code, const json& stored, const std::vector<std::string>& warnings = {}) {
     auto r = json_response(code, object_response_body(rr, stored));
+    add_warnings(r, warnings);
+    return r;
+  }
+  // For an object the handler is done with: to_version takes it without a deep copy (a copy
+  // of a pod's tree was ~9% of the server's CPU per create).
+  net::Response respond_object(int code, json&& stored, const std::vector<std::string>& warnings = {}) {
+    auto r = json_response(code, rr.strategy->to_version(std::move(stored), rr.version));
     add_warnings(r, warnings);
     return r;
   }
@@ -194,7 +204,7 @@ struct Api::Impl {
     if (auto s = validate_object(obj, nullptr); !s) return status_response(s);
     record_managed_fields(rr, json(), obj, "Update");
 
-    if (dry_run(rr)) return respond_object(201, obj, warnings);
+    if (dry_run(rr)) return respond_object(201, std::move(obj), warnings);
     auto key = object_key(info(), rr.namespace_, name);
     auto w = store().create(key, encode_stored(obj));
     if (!w) {
@@ -203,7 +213,7 @@ struct Api::Impl {
       return status_response(w.status());
     }
     obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
-    return respond_object(201, obj, warnings);
+    return respond_object(201, std::move(obj), warnings);
   }
 
   // ---- get ----------------------------------------------------------------------------
@@ -214,7 +224,7 @@ struct Api::Impl {
       return status_response(obj.status());
     }
     if (rr.table) return json_response(200, make_table(rr, {*obj}, "", ""));
-    return respond_object(200, *obj);
+    return respond_object(200, std::move(*obj));
   }
 
   // ---- list ---------------------------------------------------------------------------
@@ -343,7 +353,7 @@ struct Api::Impl {
       if (obj == old_cmp) return respond_object(200, old, warnings);  // nothing changed: no write
       if (dry_run(rr)) {
         obj["metadata"]["resourceVersion"] = std::to_string(current_rev);
-        return respond_object(200, obj, warnings);
+        return respond_object(200, std::move(obj), warnings);
       }
 
       // The last finalizer removed from an object being deleted: it goes now.
@@ -354,7 +364,7 @@ struct Api::Impl {
           return status_response(removed.status());
         }
         obj["metadata"]["resourceVersion"] = std::to_string(removed->revision);
-        return respond_object(200, obj, warnings);
+        return respond_object(200, std::move(obj), warnings);
       }
 
       auto w = store().update(key, encode_stored(obj), current_rev);
@@ -369,7 +379,7 @@ struct Api::Impl {
         return status_response(w.status());
       }
       obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
-      return respond_object(200, obj, warnings);
+      return respond_object(200, std::move(obj), warnings);
     }
     return status_response(conflict(info().group, info().plural, rr.name,
                                     "the object has been modified; please apply your changes to the latest version and try again"));

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 #include "apiserver/codec.h"
 #include "apiserver/errors.h"
@@ -55,6 +57,65 @@ class Waker {
   std::function<void()> fn_;
   bool early_ = false;
 };
+
+// The encoded lines of recent events, shared by the watches that send an event the same way
+// (no selector, no Table, same version): with 1,000 watchers of one namespace, each write was
+// 1,000 parses and serializations of the same object, and delivery took tens of milliseconds.
+// An entry keeps its event's value alive, so the value's address cannot be reused while the
+// entry is there.
+class EventLineCache {
+ public:
+  struct Key {
+    const std::string* value = nullptr;
+    std::int64_t revision = 0;
+    const Strategy* strategy = nullptr;
+    std::string version;
+    std::string_view type;
+    bool operator==(const Key&) const = default;
+  };
+
+  std::shared_ptr<const std::string> find(const Key& key) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(key);
+    return it == entries_.end() ? nullptr : it->second.line;
+  }
+
+  void add(const Key& key, std::shared_ptr<const std::string> value, std::shared_ptr<const std::string> line) {
+    std::lock_guard lock(mu_);
+    if (!entries_.emplace(key, Entry{std::move(value), std::move(line)}).second) return;
+    order_.push_back(key);
+    if (order_.size() > kMaxEntries) {
+      entries_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  // Enough for every watcher to find a burst of writes still there after taking its 256.
+  static constexpr std::size_t kMaxEntries = 1024;
+  struct Entry {
+    std::shared_ptr<const std::string> value;
+    std::shared_ptr<const std::string> line;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      std::size_t h = std::hash<const void*>()(k.value);
+      h = h * 31 + std::hash<std::int64_t>()(k.revision);
+      h = h * 31 + std::hash<const void*>()(k.strategy);
+      h = h * 31 + std::hash<std::string>()(k.version);
+      return h * 31 + std::hash<std::string_view>()(k.type);
+    }
+  };
+  std::mutex mu_;
+  std::unordered_map<Key, Entry, KeyHash> entries_;
+  std::deque<Key> order_;
+};
+
+// Never destroyed: stream threads may still poll while the process exits.
+EventLineCache& event_line_cache() {
+  static auto* cache = new EventLineCache;
+  return *cache;
+}
 
 class WatchSource final : public net::StreamSource {
  public:
@@ -136,13 +197,42 @@ class WatchSource final : public net::StreamSource {
     return line(type, strategy_->to_version(std::move(stored), version_));
   }
 
+  // {"type":...,"object":...} and a newline; built as text so the object is not copied
+  // into a wrapper first. type is one of Kubernetes' event types (no escaping needed).
   static std::string line(const char* type, const json& object) {
-    json e = {{"type", type}, {"object", object}};
-    return e.dump() + "\n";
+    std::string out = "{\"type\":\"";
+    out += type;
+    out += "\",\"object\":";
+    out += object.dump();
+    out += "}\n";
+    return out;
   }
 
  private:
+  // The line of an event every watcher without a selector sends alike, made once.
+  std::shared_ptr<const std::string> shared_line(const store::Event& e, const char* type) {
+    static const auto kNothing = std::make_shared<const std::string>();
+    if (!e.value) return kNothing;
+    EventLineCache::Key key{e.value.get(), e.revision, strategy_, version_, type};
+    auto& cache = event_line_cache();
+    if (auto hit = cache.find(key)) return hit;
+    std::string text;
+    json obj = json::parse(*e.value, nullptr, false);
+    if (!obj.is_discarded() && obj.is_object()) {
+      obj["metadata"]["resourceVersion"] = std::to_string(e.revision);
+      text = object_line(type, std::move(obj));
+    }
+    auto made = std::make_shared<const std::string>(std::move(text));
+    cache.add(key, e.value, made);
+    return made;
+  }
+
   void append_event(const store::Event& e, std::string& out) {
+    if (filter_.everything && !table_) {
+      // Without a selector every event is sent: as it happened (a put of a new key is ADDED).
+      out += *shared_line(e, e.type == store::EventType::Delete ? "DELETED" : e.prev_value ? "MODIFIED" : "ADDED");
+      return;
+    }
     auto decode = [&](const std::shared_ptr<const std::string>& v) -> json {
       if (!v) return json();
       json obj = json::parse(*v, nullptr, false);

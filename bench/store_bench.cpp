@@ -10,7 +10,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -50,7 +49,7 @@ double percentile(std::vector<double>& v, double p) {
 std::unique_ptr<Store> open_or_die(const std::string& path) {
   RocksDbOptions o;
   o.path = path;
-  o.sync = !std::getenv("X_NOSYNC");  // TEMP
+  o.sync = true;
   auto r = open_rocksdb(o);
   if (!r.ok()) {
     std::fprintf(stderr, "store_bench: %s\n", r.status().message().c_str());
@@ -107,12 +106,6 @@ PutRun run_puts(Store& s, int threads, std::chrono::milliseconds duration, const
 void bench_puts_and_reads(const std::string& dir) {
   auto s = open_or_die(dir + "/puts");
 
-  if (std::getenv("X_ONLY64")) { PutRun many = run_puts(*s, 64, std::chrono::milliseconds(4000), "many/");  // TEMP
-    std::printf("store_put_64_writers: %.0f puts/s\n", static_cast<double>(many.puts) / many.seconds);
-    std::printf("store_put_p99_64_writers: %.2f ms\n", percentile(many.latencies_ms, 0.99));
-    std::map<std::string, std::pair<long,long>> cpu; for (auto& e : std::filesystem::directory_iterator("/proc/self/task")) { FILE* f = std::fopen((e.path().string() + "/stat").c_str(), "r"); if (!f) continue; char buf[1024]; size_t n = std::fread(buf, 1, sizeof buf - 1, f); buf[n] = 0; std::fclose(f); std::string st(buf); auto l = st.find('('), r = st.rfind(')'); std::string comm = st.substr(l+1, r-l-1); long ut=0, stt=0; std::sscanf(st.c_str() + r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &stt); cpu[comm].first += ut; cpu[comm].second += stt; }
-    for (auto& [c, t] : cpu) std::fprintf(stderr, "  cpu %-16s user %5.2fs sys %5.2fs\n", c.c_str(), t.first/100.0, t.second/100.0);
-    s.reset(); std::exit(0); }
   PutRun one = run_puts(*s, 1, std::chrono::milliseconds(2000), "one/");
   std::printf("store_put_1_writer: %.0f puts/s\n", static_cast<double>(one.puts) / one.seconds);
   std::fflush(stdout);
@@ -171,7 +164,9 @@ void bench_puts_and_reads(const std::string& dir) {
   std::vector<double> list_ms;
   for (int i = 0; i < 7; ++i) {
     auto t0 = Clock::now();
-    auto r = s->list({.prefix = "list/"});
+    ListOptions all;
+    all.prefix = "list/";
+    auto r = s->list(all);
     list_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     if (!r.ok() || r->items.size() != 10000) {
       std::fprintf(stderr, "store_bench: list failed: %s\n", r.status().message().c_str());

@@ -45,15 +45,28 @@ class WatchStream {
   virtual void close() = 0;
 };
 
+// One open streaming answer whose body is not events (followed logs): bytes as they arrive.
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+  // Waits up to timeout for more bytes. nullopt on timeout; a Status once the stream ended
+  // (Ok when the server finished the body).
+  virtual api::Result<std::optional<std::string>> read(std::chrono::milliseconds timeout) = 0;
+  virtual void close() = 0;
+};
+
 class Client {
  public:
   static api::Result<std::unique_ptr<Client>> create(Config config);
   virtual ~Client() = default;
 
   // A raw request. path includes the query: "/api/v1/namespaces/default/pods?limit=500".
+  // headers are added to (or replace) the defaults, e.g. {"Accept", "application/json;as=Table;..."}.
+  // A pooled connection the server has closed is replaced and the request sent once more.
   virtual api::Result<Response> request(const std::string& method, const std::string& path,
                                         const std::string& body = "",
-                                        const std::string& content_type = "application/json") = 0;
+                                        const std::string& content_type = "application/json",
+                                        const std::vector<std::pair<std::string, std::string>>& headers = {}) = 0;
 
   // JSON conveniences: a non-2xx answer becomes the Status its metav1.Status body carries.
   api::Result<nlohmann::json> get(const std::string& path);
@@ -63,8 +76,14 @@ class Client {
                                     const std::string& content_type = "application/merge-patch+json");
   api::Result<nlohmann::json> remove(const std::string& path, const nlohmann::json& options = nullptr);
 
-  // Opens a watch: path is a collection URL with its query; watch=true is added.
+  // Opens a watch on a dedicated connection: path is a collection URL with its query;
+  // watch=true is added. Returns once the server has answered with its headers (the watch is
+  // then registered); a non-200 answer becomes its Status.
   virtual api::Result<std::unique_ptr<WatchStream>> watch(const std::string& path) = 0;
+
+  // A GET whose body is read as it arrives (path with its query, used as given). A non-200
+  // answer becomes its Status.
+  virtual api::Result<std::unique_ptr<ByteStream>> stream(const std::string& path) = 0;
 };
 
 // The Status a failed answer carries (its metav1.Status body, or one made from the code).

@@ -7,11 +7,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "apiserver/server.h"
+#include "controllers/run.h"
+#include "nodeagent/agent.h"
 
 namespace {
 
@@ -72,8 +76,14 @@ void usage() {
       "    --tls-san NAME          extra DNS name or IP for the serving certificate (repeatable)\n"
       "    --token-auth-file F     static bearer tokens: token,user,uid,\"group1,group2\"\n"
       "    --compaction-window S   seconds of history kept for watches (default 300)\n"
+      "    --no-controllers        do not run the controllers in this process\n"
+      "  controllers  run only the controllers against --kubeconfig F (leader-elected)\n"
+      "  up       the server and a local node agent in one process (server flags, plus\n"
+      "           --node-name, --runtime, --insecure-registry, --pod-cidr, --agent-listen)\n"
       "  version  print the version\n",
       stderr);
+  std::fputs(berth::controllers::kControllerFlagsHelp, stderr);
+  std::fputs(berth::nodeagent::agent_usage(), stderr);
 }
 
 // Blocks the stop signals in every thread; the main thread waits for them with sigwait.
@@ -92,7 +102,40 @@ bool parse_seconds(const std::string& s, long& out) {
   return !s.empty() && end && *end == '\0' && out > 0;
 }
 
-int run_server(const Args& args) {
+std::function<std::optional<std::string>(const std::string&)> flag_reader(const Args& args) {
+  return [&args](const std::string& name) -> std::optional<std::string> {
+    if (!args.has(name)) return std::nullopt;
+    return args.get(name);
+  };
+}
+
+// `berth controllers`: the controllers alone, against any API server.
+int run_controllers(const Args& args) {
+  std::string kubeconfig = args.get("kubeconfig");
+  if (kubeconfig.empty()) {
+    std::fprintf(stderr, "berth controllers: --kubeconfig is required\n");
+    return 2;
+  }
+  auto options = berth::controllers::options_from_flags(flag_reader(args));
+  if (!options) {
+    std::fprintf(stderr, "berth controllers: %s\n", options.status().message().c_str());
+    return 2;
+  }
+  sigset_t signals = block_stop_signals();
+  auto manager = berth::controllers::start_with_kubeconfig(kubeconfig, std::move(*options));
+  if (!manager) {
+    std::fprintf(stderr, "berth controllers: %s\n", manager.status().message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "I berth controllers running as %s\n", (*manager)->identity().c_str());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "I berth controllers stopping (signal %d)\n", sig);
+  (*manager)->stop();
+  return 0;
+}
+
+int run_server(const Args& args, bool with_agent = false) {
   berth::apiserver::ServerConfig config;
   config.data_dir = args.get("data-dir", config.data_dir);
   config.listen = args.get("listen", config.listen);
@@ -106,6 +149,16 @@ int run_server(const Args& args) {
     }
     config.compaction_window = std::chrono::seconds(s);
   }
+  bool with_controllers = !args.has("no-controllers");
+  berth::controllers::ControllerOptions controller_options;
+  if (with_controllers) {
+    auto options = berth::controllers::options_from_flags(flag_reader(args));
+    if (!options) {
+      std::fprintf(stderr, "berth server: %s\n", options.status().message().c_str());
+      return 2;
+    }
+    controller_options = std::move(*options);
+  }
   sigset_t signals = block_stop_signals();
   auto server = berth::apiserver::ApiServer::start(config);
   if (!server) {
@@ -114,9 +167,40 @@ int run_server(const Args& args) {
   }
   std::fprintf(stderr, "I berth server listening on %s; kubeconfig %s\n", (*server)->url().c_str(),
                (*server)->kubeconfig_path().c_str());
+  std::unique_ptr<berth::nodeagent::Agent> agent;
+  if (with_agent) {
+    // `berth up`: a node agent beside the server, joined with the server's CA, token and CA key.
+    auto o = berth::nodeagent::local_agent_options(config.data_dir, (*server)->url());
+    o.node_name = args.get("node-name", o.node_name);
+    o.runtime = args.get("runtime", o.runtime);
+    o.pod_cidr = args.get("pod-cidr", o.pod_cidr);
+    o.listen = args.get("agent-listen", o.listen);
+    for (const auto& r : args.all("insecure-registry")) o.insecure_registries.push_back(r);
+    auto started = berth::nodeagent::Agent::start(o);
+    if (!started) {
+      std::fprintf(stderr, "berth up: node agent: %s\n", started.status().message().c_str());
+      (*server)->stop();
+      return 1;
+    }
+    agent = std::move(*started);
+  }
+  // Controllers are a client of the API like any other, here in the same process.
+  std::unique_ptr<berth::controllers::Manager> controllers;
+  if (with_controllers) {
+    auto manager = berth::controllers::start_with_kubeconfig((*server)->kubeconfig_path(), controller_options);
+    if (!manager) {
+      std::fprintf(stderr, "berth server: controllers: %s\n", manager.status().message().c_str());
+      if (agent) agent->stop();
+      (*server)->stop();
+      return 1;
+    }
+    controllers = std::move(*manager);
+  }
   int sig = 0;
   sigwait(&signals, &sig);
   std::fprintf(stderr, "I berth server stopping (signal %d)\n", sig);
+  if (agent) agent->stop();  // containers keep running; the next start adopts them
+  if (controllers) controllers->stop();  // hands the lease over while the API still answers
   (*server)->stop();
   std::fprintf(stderr, "I berth server stopped\n");
   return 0;
@@ -125,12 +209,16 @@ int run_server(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args = parse(argc, argv, {"help"});
+  // The agent parses its own flags (boolean ones like --simulate), and runs its container shims.
+  if (argc > 1 && std::strcmp(argv[1], "agent") == 0) return berth::nodeagent::agent_main(argc - 1, argv + 1);
+  Args args = parse(argc, argv, {"help", "no-controllers"});
   if (!args.error.empty()) {
     std::fprintf(stderr, "berth: %s\n", args.error.c_str());
     return 2;
   }
   if (args.command == "server") return run_server(args);
+  if (args.command == "up") return run_server(args, /*with_agent=*/true);
+  if (args.command == "controllers") return run_controllers(args);
   if (args.command == "version" || args.command == "--version") {
     std::printf("berth %s (Kubernetes v1.32 API)\n", BERTH_VERSION);
     return 0;

@@ -176,12 +176,14 @@ class ServerImpl final : public HttpsServer {
   }
 
   template <class Stream>
-  asio::awaitable<bool> write_plain(Stream& stream, const Response& r, unsigned version, bool keep_alive) {
+  asio::awaitable<bool> write_plain(Stream& stream, const Response& r, unsigned version, bool keep_alive,
+                                   bool head = false) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     for (const auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keep_alive);
     res.body() = r.body;
     res.prepare_payload();
+    if (head) res.body().clear();  // HEAD: the length of the body a GET would get, and no body
     error_code ec;
     beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
@@ -305,25 +307,28 @@ class ServerImpl final : public HttpsServer {
           use_awaitable);
 
       bool ok = response.stream ? co_await write_stream(stream, response, version, keep_alive)
-                                : co_await write_plain(stream, response, version, keep_alive);
+                                : co_await write_plain(stream, response, version, keep_alive,
+                                                       request.method == "HEAD");
       if (!ok || !keep_alive) break;
     }
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
   }
 
+  // Declared before ioc_: destroying ioc_ destroys the coroutines still suspended in it,
+  // whose stream registrations reach back into these.
   ServerOptions options_;
   Handler handler_;
-  asio::io_context ioc_;
+  std::mutex streams_mu_;
+  bool stopping_ = false;
+  std::set<std::shared_ptr<StreamSource>> streams_;
   asio::ssl::context ssl_;
+  asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::thread_pool pool_;
   std::vector<std::thread> threads_;
   int port_ = 0;
   std::once_flag stopped_;
-  std::mutex streams_mu_;
-  bool stopping_ = false;
-  std::set<std::shared_ptr<StreamSource>> streams_;
 };
 
 }  // namespace

@@ -5,8 +5,11 @@ packages=(
   # build
   meson ninja-build pkg-config g++ ccache
   libboost-dev libboost-system-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev librocksdb-dev doctest-dev
-  # run
-  openssl ca-certificates iproute2
+  libarchive-dev libcurl4-openssl-dev
+  # run: the node agent's OCI runtimes, CNI plugins and networking tools
+  openssl ca-certificates iproute2 iptables runc crun containernetworking-plugins
+  # tests: a local registry and the tools that build the busybox test image
+  docker-registry umoci skopeo busybox-static
   # tests: the real Python client and pytest (for Debian's /usr/bin/python3), curl
   python3 python3-pytest python3-kubernetes python3-yaml curl
 )

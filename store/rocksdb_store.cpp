@@ -3,13 +3,14 @@
 // Layout (three column families):
 //   default  "berth/meta"          -> version(1) current_rev(8) compacted_rev(8)
 //   current  key                   -> create_rev(8) mod_rev(8) value
-//   history  big-endian rev(8)     -> one event (see encode_event)
+//   history  big-endian rev(8)     -> one event (see StoredEvent)
 // Every write batch carries its data, its history events and the new meta record, so the
 // revision is atomic with the data it names.
 //
 // Threads: a committer (group commit: one WriteBatch and one WAL sync for everything
-// queued), a dispatcher (watch fan-out, so it never delays the next commit) and a
-// compactor (drops history older than the compaction window).
+// queued), a completer (wakes the writers of a committed batch), a dispatcher (watch
+// fan-out) -- so neither delays the next commit -- and a compactor (drops history older
+// than the compaction window).
 #include "store/rocksdb_store.h"
 
 #include <rocksdb/cache.h>
@@ -17,8 +18,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
-#include <rocksdb/listener.h>
-#include <rocksdb/rate_limiter.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -26,7 +25,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -204,7 +202,7 @@ class Completion {
 #endif
     }
   }
-  // The caller must keep the object alive through this call (the committer holds a reference).
+  // The caller must keep the object alive through this call (the completer holds a reference).
   void set() {
     word_.store(1, std::memory_order_release);
 #if defined(__linux__)
@@ -503,22 +501,6 @@ class RocksDbStore final : public Store {
     dispatch_cv_.notify_all();
     dispatcher_.join();
     hub_->close();
-    if (std::getenv("BERTH_STORE_DEBUG")) {  // TEMP
-      auto pct = [](std::vector<double> v, double p) { if (v.empty()) return 0.0; std::sort(v.begin(), v.end()); return v[std::min(v.size()-1, size_t(p*v.size()))]; };
-      std::vector<double> b(dbg_batch_.begin(), dbg_batch_.end());
-      std::fprintf(stderr, "batches %zu: size p50 %.0f p99 %.0f max %.0f; write us p50 %.0f p99 %.0f max %.0f; prep us p50 %.0f p99 %.0f max %.0f\n",
-        b.size(), pct(b,.5), pct(b,.99), pct(b,1), pct(dbg_write_us_,.5), pct(dbg_write_us_,.99), pct(dbg_write_us_,1), pct(dbg_prep_us_,.5), pct(dbg_prep_us_,.99), pct(dbg_prep_us_,1));
-      auto cyc = dbg_cycles_;
-      std::sort(cyc.begin(), cyc.end(), [](auto& a, auto& b) { return a.gap_us + a.prep_us + a.write_us > b.gap_us + b.prep_us + b.write_us; });
-      std::sort(cyc.begin(), cyc.end(), [](auto& a, auto& b) { return a.at_ms < b.at_ms; });
-      for (size_t i = 0; i < cyc.size(); ++i) if (cyc[i].gap_us + cyc[i].prep_us + cyc[i].write_us > 3000) std::fprintf(stderr, "  slow cycle at %8.1f ms: gap %6.0f prep %6.0f write %6.0f us n=%.0f\n", cyc[i].at_ms, cyc[i].gap_us, cyc[i].prep_us, cyc[i].write_us, cyc[i].n);
-      { double g=0,p=0,w=0; for (auto& c : dbg_cycles_) { g+=c.gap_us; p+=c.prep_us; w+=c.write_us; } std::fprintf(stderr, "  totals: gap %.0f ms prep %.0f ms write %.0f ms cycles %zu\n", g/1000, p/1000, w/1000, dbg_cycles_.size()); }
-      std::string st;
-      for (auto* h : handles_) {
-        db_->GetProperty(h, "rocksdb.cfstats", &st);
-        std::fprintf(stderr, "== %s\n%s\n", h->GetName().c_str(), st.c_str());
-      }
-    }
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
     delete db_;
@@ -665,7 +647,6 @@ class RocksDbStore final : public Store {
   }
 
   void commit(std::vector<RequestPtr>&& batch) {
-    auto dbg_start = std::chrono::steady_clock::now();  // TEMP
     rocksdb::WriteBatch wb;
     Revision rev = current_.load(std::memory_order_relaxed);
     const Revision first_rev = rev;
@@ -781,14 +762,7 @@ class RocksDbStore final : public Store {
 
     if (rev != first_rev || compacted != old_compacted) {
       wb.Put(meta_cf_, kMetaKey, encode_meta(Meta{rev, compacted}));
-      auto dbg_t0 = std::chrono::steady_clock::now();  // TEMP
       rocksdb::Status s = db_->Write(write_options_, &wb);
-      auto dbg_t1 = std::chrono::steady_clock::now();  // TEMP
-      dbg_write_us_.push_back(std::chrono::duration<double, std::micro>(dbg_t1 - dbg_t0).count());  // TEMP
-      dbg_prep_us_.push_back(std::chrono::duration<double, std::micro>(dbg_t0 - dbg_start).count());  // TEMP
-      dbg_batch_.push_back(batch.size());  // TEMP
-      dbg_cycles_.push_back({std::chrono::duration<double, std::milli>(dbg_start - dbg_epoch_).count(), std::chrono::duration<double, std::micro>(dbg_start - dbg_last_end_).count(), std::chrono::duration<double, std::micro>(dbg_t0 - dbg_start).count(), std::chrono::duration<double, std::micro>(dbg_t1 - dbg_t0).count(), (double)batch.size()});  // TEMP
-      dbg_last_end_ = dbg_t1;  // TEMP
       if (!s.ok()) {
         Status err(Reason::InternalError, "store write failed at " + options_.path + ": " + s.ToString());
         std::fprintf(stderr, "store: %s\n", err.message().c_str());
@@ -939,11 +913,6 @@ class RocksDbStore final : public Store {
   std::condition_variable compact_cv_;
   bool compact_stop_ = false;
 
-  std::vector<double> dbg_write_us_, dbg_prep_us_;  // TEMP
-  std::vector<std::size_t> dbg_batch_;  // TEMP
-  struct DbgCycle { double at_ms, gap_us, prep_us, write_us, n; };  // TEMP
-  std::vector<DbgCycle> dbg_cycles_;  // TEMP
-  std::chrono::steady_clock::time_point dbg_epoch_ = std::chrono::steady_clock::now(), dbg_last_end_ = dbg_epoch_;  // TEMP
   std::shared_ptr<Hub> hub_;
   std::thread committer_;
   std::thread completer_;
@@ -995,7 +964,7 @@ Result<ListResult> RocksDbStore::list(const ListOptions& opts) {
     return Status(Reason::Timeout, "Too large resource version: " + std::to_string(at) +
                                        ", current: " + std::to_string(meta.current));
   if (at < meta.compacted)
-    return Status(Reason::Gone, "revision " + std::to_string(at) + " has been compacted (oldest available is " +
+    return Status(Reason::Gone, "too old resource version: " + std::to_string(at) + " (history compacted up to " +
                                     std::to_string(meta.compacted) + ")");
 
   const std::string& prefix = opts.prefix;
@@ -1071,7 +1040,7 @@ Result<ListResult> RocksDbStore::list(const ListOptions& opts) {
     out.more = true;
   }
   if (at < meta.current && compacted_.load(std::memory_order_acquire) > at)
-    return Status(Reason::Gone, "revision " + std::to_string(at) + " was compacted during the list");
+    return Status(Reason::Gone, "too old resource version: " + std::to_string(at) + " (compacted during the list)");
   return out;
 }
 
@@ -1106,9 +1075,8 @@ Result<std::shared_ptr<Watch>> RocksDbStore::watch(std::string_view prefix, Revi
       return fail(Status(Reason::InternalError, "store at " + options_.path + " is corrupt: malformed meta record"));
   }
   auto gone = [&](Revision compacted) {
-    return Status(Reason::Gone, "revision " + std::to_string(after) +
-                                    " has been compacted (oldest available is " +
-                                    std::to_string(compacted) + ")");
+    return Status(Reason::Gone, "too old resource version: " + std::to_string(after) +
+                                    " (history compacted up to " + std::to_string(compacted) + ")");
   };
   if (after < meta.compacted) return fail(gone(meta.compacted));
 
@@ -1162,16 +1130,6 @@ rocksdb::CompressionType pick_compression() {
   if (has(rocksdb::kSnappyCompression)) return rocksdb::kSnappyCompression;
   return rocksdb::kNoCompression;
 }
-
-struct DbgListener : rocksdb::EventListener {  // TEMP
-  std::chrono::steady_clock::time_point epoch = std::chrono::steady_clock::now();
-  double ms() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - epoch).count(); }
-  void OnFlushBegin(rocksdb::DB*, const rocksdb::FlushJobInfo& i) override { std::fprintf(stderr, "  [%.1f] flush begin %s\n", ms(), i.cf_name.c_str()); }
-  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& i) override { std::fprintf(stderr, "  [%.1f] flush done %s\n", ms(), i.cf_name.c_str()); }
-  void OnMemTableSealed(const rocksdb::MemTableInfo& i) override { std::fprintf(stderr, "  [%.1f] sealed %s\n", ms(), i.cf_name.c_str()); }
-  void OnCompactionBegin(rocksdb::DB*, const rocksdb::CompactionJobInfo& i) override { std::fprintf(stderr, "  [%.1f] compaction begin %s\n", ms(), i.cf_name.c_str()); }
-  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo& i) override { std::fprintf(stderr, "  [%.1f] compaction done %s\n", ms(), i.cf_name.c_str()); }
-};
 
 Status open_error(const std::string& path, const rocksdb::Status& s) {
   const std::string detail = s.ToString();
@@ -1245,14 +1203,12 @@ Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
   // else refuses to open rather than silently rewinding acknowledged writes.
   db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_opts.max_background_jobs = 2;
-  db_opts.bytes_per_sync = (std::getenv("X_BPS") ? std::atoi(std::getenv("X_BPS")) : 1024) << 10;  // TEMP
-  if (std::getenv("X_RL")) db_opts.rate_limiter.reset(rocksdb::NewGenericRateLimiter(int64_t(std::atoi(std::getenv("X_RL"))) << 20, 100 * 1000, 10, rocksdb::RateLimiter::Mode::kWritesOnly, true));  // TEMP
+  db_opts.bytes_per_sync = 1 << 20;
   db_opts.keep_log_file_num = 3;
   db_opts.max_log_file_size = 8 << 20;
   db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_opts.max_total_wal_size = 128 << 20;
 
-  if (std::getenv("BERTH_STORE_DEBUG")) db_opts.listeners.push_back(std::make_shared<DbgListener>());  // TEMP
   auto cache = rocksdb::NewLRUCache(32 << 20);
   const rocksdb::CompressionType compression = pick_compression();
 
@@ -1264,8 +1220,9 @@ Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
   current_table.cache_index_and_filter_blocks = false;
   rocksdb::ColumnFamilyOptions current_opts;
   current_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(current_table));
-  current_opts.write_buffer_size = (std::getenv("X_WB") ? std::atoi(std::getenv("X_WB")) : 16) << 20;  // TEMP
+  current_opts.write_buffer_size = 32 << 20;
   current_opts.max_write_buffer_number = 3;
+  current_opts.arena_block_size = 1 << 20;
   current_opts.compression = compression;
 
   rocksdb::BlockBasedTableOptions history_table;
@@ -1274,8 +1231,9 @@ Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
   history_table.cache_index_and_filter_blocks = true;
   rocksdb::ColumnFamilyOptions history_opts;
   history_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(history_table));
-  history_opts.write_buffer_size = (std::getenv("X_WB") ? 2*std::atoi(std::getenv("X_WB")) : 32) << 20;  // TEMP
+  history_opts.write_buffer_size = 32 << 20;
   history_opts.max_write_buffer_number = 3;
+  history_opts.arena_block_size = 1 << 20;
   history_opts.compression = compression;
 
   rocksdb::ColumnFamilyOptions meta_opts;

@@ -85,10 +85,17 @@ TEST_CASE("acknowledged writes survive SIGKILL; revisions continue above them") 
   REQUIRE(mkdtemp(tmpl) != nullptr);
   const std::string dir = tmpl;
   const std::string path = dir + "/db";
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{dir};
 
   Revision floor = 0;
   for (int round = 0; round < 3; ++round) {
-    std::vector<Ack> acks = run_and_kill(writer, path, "r" + std::to_string(round), 1500 + round * 500);
+    std::vector<Ack> acks = run_and_kill(writer, path, std::string("r") + std::to_string(round), 1500 + round * 500);
     MESSAGE("round " << round << ": " << acks.size() << " acknowledged writes before SIGKILL");
     REQUIRE(acks.size() >= 1000);
 
@@ -111,7 +118,7 @@ TEST_CASE("acknowledged writes survive SIGKILL; revisions continue above them") 
     CHECK(missing == 0);
     CHECK(wrong == 0);
     CHECK(store->current_revision() >= max_acked);
-    auto w = store->create("after-crash-" + std::to_string(round), "x");
+    auto w = store->create(std::string("after-crash-") + std::to_string(round), "x");
     REQUIRE(w.ok());
     CHECK(w->revision > max_acked);
     CHECK(w->revision == store->current_revision());
@@ -131,5 +138,4 @@ TEST_CASE("acknowledged writes survive SIGKILL; revisions continue above them") 
     CHECK(expect == w->revision + 1);
     floor = w->revision;
   }
-  std::filesystem::remove_all(dir);
 }
