@@ -13,6 +13,7 @@
 #include "apiserver/errors.h"
 #include "apiserver/list.h"
 #include "apiserver/metrics.h"
+#include "apiserver/node_proxy.h"
 #include "apiserver/request.h"
 #include "apiserver/watch.h"
 #include "store/store.h"
@@ -341,7 +342,9 @@ struct Api::Impl {
         rr.strategy->prepare_for_update(obj, old);
       }
       rr.strategy->apply_defaults(obj);
-      if (old_meta.contains("generation") && rr.strategy->spec_changed(obj, old))
+      // Only writes to the resource itself move the generation; /status writers (controllers
+      // recording revisions in annotations) do not.
+      if (mode == Mode::Main && old_meta.contains("generation") && rr.strategy->spec_changed(obj, old))
         obj["metadata"]["generation"] = old_meta["generation"].get<std::int64_t>() + 1;
       if (mode != Mode::System) {
         if (auto s = validate_object(obj, &old); !s) return status_response(s);
@@ -469,7 +472,46 @@ struct Api::Impl {
   // ---- pods/binding, pods/eviction, namespaces/finalize ------------------------------
   net::Response binding();
   net::Response eviction();
+  net::Response logs();
 };
+
+net::Response Api::Impl::logs() {
+  auto pod = read(object_key(info(), rr.namespace_, rr.name));
+  if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
+  // The container: as named, or the only one; Kubernetes' messages otherwise.
+  std::vector<std::string> names;
+  for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
+    const json& cs = at(*pod, {"spec", list});
+    if (cs.is_array())
+      for (const auto& c : cs)
+        if (c.contains("name") && c["name"].is_string()) names.push_back(c["name"].get<std::string>());
+  }
+  std::string container(rr.param("container").value_or(""));
+  const json& main = at(*pod, {"spec", "containers"});
+  if (container.empty()) {
+    if (main.is_array() && main.size() == 1) {
+      container = main[0].value("name", "");
+    } else {
+      std::string choices;
+      if (main.is_array())
+        for (const auto& c : main) choices += (choices.empty() ? "" : " ") + c.value("name", "");
+      return status_response(bad_request("a container name must be specified for pod " + rr.name +
+                                         ", choose one of: [" + choices + "]"));
+    }
+  } else if (std::find(names.begin(), names.end(), container) == names.end()) {
+    return status_response(bad_request("container " + container + " is not valid for pod " + rr.name));
+  }
+  const json& node_name = at(*pod, {"spec", "nodeName"});
+  if (!node_name.is_string() || node_name.get<std::string>().empty())
+    return status_response(bad_request("pod " + rr.name + " does not have a host assigned"));
+  const Strategy* nodes = api.find("", "nodes");
+  auto node = nodes ? read(object_key(nodes->info(), "", node_name.get<std::string>()))
+                    : api::Result<json>(Status(Reason::NotFound, ""));
+  if (!node) return status_response(not_found("", "nodes", node_name.get<std::string>()));
+  if (!api.node_proxy_)
+    return status_response(Status(Reason::ServiceUnavailable, "this server has no connection to node agents"));
+  return api.node_proxy_->logs(*pod, *node, container, *rr.http);
+}
 
 net::Response Api::Impl::binding() {
   auto body = decode_request_body(*rr.http, api.options_.max_nesting);
@@ -554,15 +596,10 @@ net::Response handle_subresource(Api& api, ResourceRequest& rr) {
         },
         Api::Impl::Mode::Main, "Update", warnings);
   }
-  if (rr.info().kind == "Pod" && (sub == "log" || sub == "exec")) {
-    auto pod = impl.read(object_key(rr.info(), rr.namespace_, rr.name));
-    if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? impl.not_found_status() : pod.status());
-    const json& node = at(*pod, {"spec", "nodeName"});
-    if (!node.is_string() || node.get<std::string>().empty())
-      return status_response(bad_request("pod " + rr.name + " does not have a host assigned"));
-    return status_response(Status(Reason::ServiceUnavailable, "no node agent connection for node \"" +
-                                                                  node.get<std::string>() + "\""));
-  }
+  if (rr.info().kind == "Pod" && sub == "log" && m == "GET") return impl.logs();
+  if (rr.info().kind == "Pod" && sub == "exec")
+    return status_response(Status(Reason::ServiceUnavailable, "exec into pod " + rr.name +
+                                                                  " is not available: node agents do not serve exec yet"));
   return error_response(Reason::MethodNotAllowed, "the server does not allow this method on the requested resource");
 }
 

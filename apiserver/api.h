@@ -19,6 +19,7 @@ class Store;
 namespace berth::apiserver {
 
 class Metrics;
+class NodeProxy;
 
 struct ApiOptions {
   std::chrono::seconds bookmark_interval{60};
@@ -43,6 +44,8 @@ class Api {
   const Strategy* find(const std::string& group, const std::string& plural) const;
   const std::vector<std::unique_ptr<Strategy>>& kinds() const { return kinds_; }
   Metrics& metrics() { return *metrics_; }
+  // How pods/log reaches node agents; without one those requests answer 503.
+  void set_node_proxy(std::shared_ptr<NodeProxy> proxy) { node_proxy_ = std::move(proxy); }
 
   struct Impl;  // the request handlers (api.cpp, watch.cpp, discovery.cpp)
 
@@ -51,6 +54,7 @@ class Api {
   ApiOptions options_;
   std::vector<std::unique_ptr<Strategy>> kinds_;
   std::unique_ptr<Metrics> metrics_;
+  std::shared_ptr<NodeProxy> node_proxy_;
 };
 
 }  // namespace berth::apiserver

@@ -9,6 +9,7 @@
 #include "apiserver/errors.h"
 #include "apiserver/kinds/registry.h"
 #include "apiserver/metrics.h"
+#include "apiserver/node_proxy.h"
 #include "apiserver/router.h"
 #include "net/https_server.h"
 #include "net/pki.h"
@@ -79,6 +80,8 @@ api::Result<std::unique_ptr<ApiServer>> ApiServer::start(const ServerConfig& con
 
   server->api = std::make_shared<Api>(*server->db, ApiOptions{});
   register_kinds(*server->api);
+  server->api->set_node_proxy(
+      std::make_shared<NodeProxy>(pki->apiserver_client.cert_pem, pki->apiserver_client.key_pem, pki->ca.cert_pem));
   if (auto s = server->api->bootstrap(); !s) return s;
   store::Store* db_ptr = server->db.get();
   server->api->metrics().set_revision_source([db_ptr] { return db_ptr->current_revision(); });

@@ -96,7 +96,7 @@ wait_for 20 kubectl get ns default >/dev/null || { echo "the server does not ans
 $BERTH_AGENT --server "https://127.0.0.1:$PORT" --token-file "$WORK/server/node-token" \
   --ca-file "$WORK/server/pki/ca.crt" --ca-key-file "$WORK/server/pki/ca.key" --node-name "$NODE" \
   --data-dir "$WORK/agent" --runtime "$RUNTIME" --insecure-registry "$REGISTRY" \
-  --listen "127.0.0.1:$AGENT_PORT" --pod-cidr 10.77.0.0/24 --bridge berthe2e0 >"$WORK/agent.log" 2>&1 &
+  --listen "127.0.0.1:$AGENT_PORT" --node-ip 127.0.0.1 --pod-cidr 10.77.0.0/24 --bridge berthe2e0 >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 
 PKI="$WORK/server/pki"
@@ -155,6 +155,10 @@ completed_with_message() {
     kubectl get pod e2e-done -o jsonpath='{.status.containerStatuses[0].state.terminated.message}' | grep -q done
 }
 check "container logs through the agent endpoint" wait_for 10 logs_show_hello
+api_logs_show_hello() { kubectl logs e2e-hello | grep -qx 'hello from e2e-hello'; }
+api_follow_shows_hello() { timeout 5 kubectl logs -f e2e-hello | grep -qx -m1 'hello from e2e-hello'; }
+check "kubectl logs through the API server" wait_for 10 api_logs_show_hello
+check "kubectl logs -f streams through the API server" api_follow_shows_hello
 check "endpoint refuses clients without the API server's certificate" anonymous_refused
 check "stats summary lists the pod" summary_lists_pod
 check "a crashing container goes to CrashLoopBackOff" wait_for 30 crash_looping
@@ -167,7 +171,7 @@ wait "$AGENT_PID" 2>/dev/null
 $BERTH_AGENT --server "https://127.0.0.1:$PORT" --token-file "$WORK/server/node-token" \
   --ca-file "$WORK/server/pki/ca.crt" --ca-key-file "$WORK/server/pki/ca.key" --node-name "$NODE" \
   --data-dir "$WORK/agent" --runtime "$RUNTIME" --insecure-registry "$REGISTRY" \
-  --listen "127.0.0.1:$AGENT_PORT" --pod-cidr 10.77.0.0/24 --bridge berthe2e0 >>"$WORK/agent.log" 2>&1 &
+  --listen "127.0.0.1:$AGENT_PORT" --node-ip 127.0.0.1 --pod-cidr 10.77.0.0/24 --bridge berthe2e0 >>"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 sleep 5
 adopted() {
@@ -176,6 +180,14 @@ adopted() {
     phase_is e2e-hello Running
 }
 check "agent restart re-adopts the running container" adopted
+
+# The whole slice: the deployment controller, the replica set controller and the scheduler
+# put the pods on this node; the agent runs them.
+kubectl create deployment e2e-web --image="$REGISTRY/busybox:1" --replicas=2 -- sleep 3600 >/dev/null
+check "a deployment rolls out on the node" kubectl rollout status deployment/e2e-web --timeout=90s
+kubectl delete deployment e2e-web --wait=true --timeout=60s >/dev/null 2>&1
+web_pods_gone() { [ -z "$(kubectl get pods -l app=e2e-web -o name)" ]; }
+check "deleting the deployment removes its pods" wait_for 60 web_pods_gone
 
 UIDS=$(kubectl get pod e2e-hello e2e-crash e2e-done -o jsonpath='{.items[*].metadata.uid}')
 kubectl delete pod e2e-hello e2e-crash e2e-done --wait=true --timeout=60s >/dev/null 2>&1
