@@ -49,15 +49,6 @@ net::Response json_response(int code, const json& body) {
   return r;
 }
 
-std::string random_suffix(std::size_t n) {
-  // Kubernetes' generated names avoid vowels and look-alike characters.
-  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s.push_back(kAlphabet[rng() % (sizeof(kAlphabet) - 1)]);
-  return s;
-}
-
 std::string new_uid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uint64_t a = rng(), b = rng();
@@ -184,7 +175,7 @@ struct Api::Impl {
         !meta["generateName"].get<std::string>().empty()) {
       name = meta["generateName"].get<std::string>();
       if (name.size() > 58) name.resize(58);
-      name += random_suffix(5);
+      name += api::random_suffix(5);
       meta["name"] = name;
     }
     rr.name = name;

@@ -45,18 +45,6 @@ json Strategy::cells(const json& obj) const {
   return json::array({at(obj, {"metadata", "name"}), age(obj)});
 }
 
-const json& at(const json& obj, std::initializer_list<const char*> path) {
-  static const json kNull;
-  const json* cur = &obj;
-  for (const char* p : path) {
-    if (!cur->is_object()) return kNull;
-    auto it = cur->find(p);
-    if (it == cur->end()) return kNull;
-    cur = &*it;
-  }
-  return *cur;
-}
-
 std::string now_rfc3339() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/object.h"
 #include "api/status.h"
 #include "api/validation.h"
 
@@ -109,6 +110,6 @@ std::string age(const json& obj);                 // "5m", "3d2h": the AGE cell
 std::string human_duration(std::int64_t seconds);  // Kubernetes' HumanDuration
 std::string now_rfc3339();
 std::int64_t parse_rfc3339(const std::string& s);  // seconds since epoch, 0 when unparsable
-const json& at(const json& obj, std::initializer_list<const char*> path);  // null json when absent
+using api::at;  // null json when absent
 
 }  // namespace berth::apiserver

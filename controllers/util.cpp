@@ -10,18 +10,6 @@
 
 namespace berth::controllers {
 
-const json& at(const json& obj, std::initializer_list<const char*> path) {
-  static const json kNull;
-  const json* cur = &obj;
-  for (const char* p : path) {
-    if (!cur->is_object()) return kNull;
-    auto it = cur->find(p);
-    if (it == cur->end()) return kNull;
-    cur = &*it;
-  }
-  return *cur;
-}
-
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : std::string(); }
 
 std::int64_t num(const json& v, std::int64_t fallback) {
@@ -389,14 +377,6 @@ void Expectations::deletion_observed(const std::string& key, const std::string& 
 void Expectations::remove(const std::string& key) {
   std::lock_guard lock(mu_);
   entries_.erase(key);
-}
-
-std::string random_suffix(std::size_t n) {
-  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s.push_back(kAlphabet[rng() % (sizeof(kAlphabet) - 1)]);
-  return s;
 }
 
 std::string random_hex(std::size_t n) {

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/object.h"
 #include "api/status.h"
 
 namespace berth::controllers {
@@ -34,7 +35,7 @@ using TimePoint = Clock::time_point;
 
 // ---- reading JSON -------------------------------------------------------------------------
 
-const json& at(const json& obj, std::initializer_list<const char*> path);
+using api::at;
 std::string str(const json& v);                         // "" unless a string
 std::int64_t num(const json& v, std::int64_t fallback = 0);  // integers (and integral doubles)
 bool truthy(const json& v);                               // true only for JSON true
@@ -168,7 +169,7 @@ class Expectations {
 };
 
 // A random lower-case suffix from Kubernetes' name alphabet (no vowels, no look-alikes).
-std::string random_suffix(std::size_t n);
+using api::random_suffix;
 std::string random_hex(std::size_t n);
 
 }  // namespace berth::controllers

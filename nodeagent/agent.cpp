@@ -411,7 +411,7 @@ void AgentImpl::status_loop() {
   do {
     NodeHealth h = health();
     auto now = Clock::now();
-    json status = build_node_status(facts_, h, jat(last_sent, {"conditions"}), now);
+    json status = build_node_status(facts_, h, at(last_sent, {"conditions"}), now);
     if (last_sent.is_null() || node_status_changed(status, last_sent) || now - last_sent_at >= o_.status_report_frequency) {
       auto r = client_->patch("/api/v1/nodes/" + o_.node_name + "/status", {{"status", status}},
                               "application/strategic-merge-patch+json");
@@ -468,7 +468,7 @@ void AgentImpl::remove_orphans(const std::set<std::string>& listed) {
     if (!text) continue;
     json j = json::parse(*text, nullptr, false);
     for (const char* list : {"initContainers", "containers"})
-      if (jat(j, {list}).is_array())
+      if (at(j, {list}).is_array())
         for (const auto& c : j[list])
           for (const char* f : {"id", "prevId"})
             if (!jstr(c, {f}).empty()) known_ids.insert(raw_container_id(jstr(c, {f})));
@@ -569,7 +569,7 @@ void AgentImpl::pods_loop() {
       if (!*ev) continue;
       const json& e = **ev;
       std::string type = jstr(e, {"type"});
-      const json& obj = jat(e, {"object"});
+      const json& obj = at(e, {"object"});
       if (type == "ERROR") {
         int64_t code = jint(obj, {"code"});
         BERTH_LOGW("pods watch error: %s", jstr(obj, {"message"}).c_str());

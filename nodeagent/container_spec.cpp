@@ -57,8 +57,8 @@ std::vector<std::string> container_process_args(const json& container, const std
     return std::nullopt;
   };
   std::vector<std::string> command, args;
-  for (const auto& c : strings_of(jat(container, {"command"}))) command.push_back(expand_vars(c, lookup));
-  for (const auto& a : strings_of(jat(container, {"args"}))) args.push_back(expand_vars(a, lookup));
+  for (const auto& c : strings_of(at(container, {"command"}))) command.push_back(expand_vars(c, lookup));
+  for (const auto& a : strings_of(at(container, {"args"}))) args.push_back(expand_vars(a, lookup));
   std::vector<std::string> out;
   if (!command.empty()) {
     out = command;
@@ -172,7 +172,7 @@ EnvList service_env(const std::vector<json>& services) {
   for (const auto& svc : services) {
     std::string ip = jstr(svc, {"spec", "clusterIP"});
     if (ip.empty() || ip == "None") continue;
-    const json& ports = jat(svc, {"spec", "ports"});
+    const json& ports = at(svc, {"spec", "ports"});
     if (!ports.is_array() || ports.empty()) continue;
     std::string prefix = upper_env_name(jstr(svc, {"metadata", "name"}));
     out.emplace_back(prefix + "_SERVICE_HOST", ip);
@@ -203,7 +203,7 @@ EnvList service_env(const std::vector<json>& services) {
 api::Result<std::string> pod_field_value(const json& pod, const std::string& path) {
   auto joined_ips = [&](const char* list, const char* single) {
     std::vector<std::string> ips;
-    const json& arr = jat(pod, {"status", list});
+    const json& arr = at(pod, {"status", list});
     if (arr.is_array())
       for (const auto& e : arr) ips.push_back(jstr(e, {"ip"}));
     if (ips.empty() && !jstr(pod, {"status", single}).empty()) ips.push_back(jstr(pod, {"status", single}));
@@ -222,14 +222,14 @@ api::Result<std::string> pod_field_value(const json& pod, const std::string& pat
     std::string prefix = std::string("metadata.") + which;
     if (path == prefix) {
       std::vector<std::string> lines;
-      const json& m = jat(pod, {"metadata", which});
+      const json& m = at(pod, {"metadata", which});
       if (m.is_object())
         for (const auto& [k, v] : m.items()) lines.push_back(k + "=" + go_quote(v.is_string() ? v.get<std::string>() : ""));
       return join(lines, "\n");
     }
     if (starts_with(path, prefix + "['") && path.size() > prefix.size() + 4 && path.substr(path.size() - 2) == "']") {
       std::string key = path.substr(prefix.size() + 2, path.size() - prefix.size() - 4);
-      return jstr(jat(pod, {"metadata", which}), {key.c_str()});
+      return jstr(at(pod, {"metadata", which}), {key.c_str()});
     }
   }
   return api::Status(api::Reason::BadRequest, "unsupported fieldPath: " + path);
@@ -242,9 +242,9 @@ api::Result<std::string> resource_field_value(const json& container, const json&
   std::string kind = resource.substr(0, dot), name = resource.substr(dot + 1);
   if (kind != "limits" && kind != "requests")
     return api::Status(api::Reason::BadRequest, "unsupported container resource : " + resource);
-  json value = jat(container, {"resources", kind.c_str(), name.c_str()});
-  if (value.is_null() && kind == "limits") value = jat(alloc, {name.c_str()});
-  json divisor = jat(ref, {"divisor"});
+  json value = at(container, {"resources", kind.c_str(), name.c_str()});
+  if (value.is_null() && kind == "limits") value = at(alloc, {name.c_str()});
+  json divisor = at(ref, {"divisor"});
   if (name == "cpu") {
     int64_t d = divisor.is_null() ? 1000 : quantity_milli(divisor);
     if (d <= 0) d = 1000;
@@ -296,12 +296,12 @@ api::Result<EnvList> container_env(const json& pod, const json& container, Objec
   }
   std::map<std::string, std::string> service_map(services.begin(), services.end());
 
-  const json& env_from = jat(container, {"envFrom"});
+  const json& env_from = at(container, {"envFrom"});
   if (env_from.is_array()) {
     for (const auto& from : env_from) {
       std::string prefix = jstr(from, {"prefix"});
-      bool is_cm = jat(from, {"configMapRef"}).is_object();
-      const json& ref = is_cm ? jat(from, {"configMapRef"}) : jat(from, {"secretRef"});
+      bool is_cm = at(from, {"configMapRef"}).is_object();
+      const json& ref = is_cm ? at(from, {"configMapRef"}) : at(from, {"secretRef"});
       if (!ref.is_object()) continue;
       std::string name = jstr(ref, {"name"});
       bool optional = jbool(ref, {"optional"});
@@ -314,7 +314,7 @@ api::Result<EnvList> container_env(const json& pod, const json& container, Objec
         return obj.take_status();
       }
       std::vector<std::string> invalid;
-      const json& data = jat(*obj, {"data"});
+      const json& data = at(*obj, {"data"});
       if (data.is_object()) {
         for (const auto& [k, v] : data.items()) {
           std::string key = prefix + k;
@@ -334,12 +334,12 @@ api::Result<EnvList> container_env(const json& pod, const json& container, Objec
     }
   }
 
-  const json& env = jat(container, {"env"});
+  const json& env = at(container, {"env"});
   if (env.is_array()) {
     for (const auto& e : env) {
       std::string name = jstr(e, {"name"});
       std::string value = jstr(e, {"value"});
-      const json& from = jat(e, {"valueFrom"});
+      const json& from = at(e, {"valueFrom"});
       if (!value.empty()) {
         value = expand_vars(value, [&](const std::string& k) -> std::optional<std::string> {
           auto it = index.find(k);
@@ -359,7 +359,7 @@ api::Result<EnvList> container_env(const json& pod, const json& container, Objec
           std::string cname = jstr(ref, {"containerName"});
           if (!cname.empty() && cname != jstr(container, {"name"})) {
             for (const char* list : {"containers", "initContainers"}) {
-              const json& cs = jat(pod, {"spec", list});
+              const json& cs = at(pod, {"spec", list});
               if (cs.is_array())
                 for (const auto& c : cs)
                   if (jstr(c, {"name"}) == cname) target = &c;
@@ -381,7 +381,7 @@ api::Result<EnvList> container_env(const json& pod, const json& container, Objec
             }
             return obj.take_status();
           }
-          const json& v = jat(*obj, {"data", key.c_str()});
+          const json& v = at(*obj, {"data", key.c_str()});
           if (!v.is_string()) {
             if (optional) continue;
             return api::Status(api::Reason::NotFound, "couldn't find key " + key + " in " +
@@ -460,9 +460,9 @@ std::vector<uint32_t> groups_of(const std::string& group, const std::string& use
 }
 
 const json& security_field(const json& pod, const json& container, const char* field) {
-  const json& c = jat(container, {"securityContext", field});
+  const json& c = at(container, {"securityContext", field});
   if (!c.is_null()) return c;
-  return jat(pod, {"spec", "securityContext", field});
+  return at(pod, {"spec", "securityContext", field});
 }
 
 }  // namespace
@@ -528,11 +528,11 @@ api::Result<ProcessUser> resolve_user(const json& pod, const json& container, co
   }
   std::set<uint32_t> extra;
   for (uint32_t g : groups_of(group, username)) extra.insert(g);
-  const json& supplemental = jat(pod, {"spec", "securityContext", "supplementalGroups"});
+  const json& supplemental = at(pod, {"spec", "securityContext", "supplementalGroups"});
   if (supplemental.is_array())
     for (const auto& g : supplemental)
       if (g.is_number_integer()) extra.insert(static_cast<uint32_t>(g.get<int64_t>()));
-  const json& fs_group = jat(pod, {"spec", "securityContext", "fsGroup"});
+  const json& fs_group = at(pod, {"spec", "securityContext", "fsGroup"});
   if (fs_group.is_number_integer()) extra.insert(static_cast<uint32_t>(fs_group.get<int64_t>()));
   extra.erase(u.gid);
   u.additional_gids.assign(extra.begin(), extra.end());
@@ -541,22 +541,22 @@ api::Result<ProcessUser> resolve_user(const json& pod, const json& container, co
 
 CgroupResources container_cgroup_resources(const json& container) {
   CgroupResources r;
-  int64_t request = quantity_milli(jat(container, {"resources", "requests", "cpu"}));
-  int64_t limit = quantity_milli(jat(container, {"resources", "limits", "cpu"}));
+  int64_t request = quantity_milli(at(container, {"resources", "requests", "cpu"}));
+  int64_t limit = quantity_milli(at(container, {"resources", "limits", "cpu"}));
   if (request == 0 && limit > 0) request = limit;
   if (request > 0) r.cpu_shares = std::max<uint64_t>(2, static_cast<uint64_t>(request) * 1024 / 1000);
   if (limit > 0) {
     r.cpu_period = 100000;
     r.cpu_quota = std::max<int64_t>(1000, limit * 100000 / 1000);
   }
-  r.memory_limit = quantity_value(jat(container, {"resources", "limits", "memory"}));
+  r.memory_limit = quantity_value(at(container, {"resources", "limits", "memory"}));
   return r;
 }
 
 std::optional<int> oom_score_adj(const std::string& qos, const json& container, int64_t memory_capacity) {
   if (qos == "Guaranteed") return std::nullopt;
   if (qos == "BestEffort") return 1000;
-  int64_t request = quantity_value(jat(container, {"resources", "requests", "memory"}));
+  int64_t request = quantity_value(at(container, {"resources", "requests", "memory"}));
   if (memory_capacity <= 0) return 999;
   int64_t adj = 1000 - (1000 * request) / memory_capacity;
   if (adj < 3) adj = 3;
@@ -576,15 +576,15 @@ std::string pod_qos_class(const json& pod) {
   if (!q.empty()) return q;
   bool any = false, guaranteed = true;
   for (const char* list : {"initContainers", "containers"}) {
-    const json& cs = jat(pod, {"spec", list});
+    const json& cs = at(pod, {"spec", list});
     if (!cs.is_array()) continue;
     for (const auto& c : cs) {
-      const json& req = jat(c, {"resources", "requests"});
-      const json& lim = jat(c, {"resources", "limits"});
+      const json& req = at(c, {"resources", "requests"});
+      const json& lim = at(c, {"resources", "limits"});
       if ((req.is_object() && !req.empty()) || (lim.is_object() && !lim.empty())) any = true;
       for (const char* r : {"cpu", "memory"}) {
-        json l = jat(lim, {r});
-        json q2 = jat(req, {r});
+        json l = at(lim, {r});
+        json q2 = at(req, {r});
         if (l.is_null()) guaranteed = false;
         else if (!q2.is_null() && quantity_milli(q2) != quantity_milli(l)) guaranteed = false;
       }

@@ -11,7 +11,7 @@
 namespace berth::nodeagent {
 
 std::string container_field_path(const json& pod, const std::string& container) {
-  const json& inits = jat(pod, {"spec", "initContainers"});
+  const json& inits = at(pod, {"spec", "initContainers"});
   if (inits.is_array())
     for (const auto& c : inits)
       if (jstr(c, {"name"}) == container) return "spec.initContainers{" + container + "}";

@@ -27,10 +27,10 @@ std::string gateway_of(const std::string& cidr) {
 json host_port_mappings(const json& pod) {
   json out = json::array();
   for (const char* list : {"initContainers", "containers"}) {
-    const json& cs = jat(pod, {"spec", list});
+    const json& cs = at(pod, {"spec", list});
     if (!cs.is_array()) continue;
     for (const auto& c : cs) {
-      const json& ports = jat(c, {"ports"});
+      const json& ports = at(c, {"ports"});
       if (!ports.is_array()) continue;
       for (const auto& p : ports) {
         int64_t host_port = jint(p, {"hostPort"});
@@ -208,10 +208,10 @@ class CniNetwork final : public PodNetwork {
     std::string path = netns_path(sandbox);
     std::string err;
     json saved = json::parse(read_file_or(result_path(sandbox), "{}"), nullptr, false);
-    const json& mappings = jat(saved, {"portMappings"});
+    const json& mappings = at(saved, {"portMappings"});
     if (mappings.is_array() && !mappings.empty() && exists(o_.cni_bin_dir + "/portmap")) {
       auto r = cni("portmap", "DEL", sandbox, is_mounted(path) ? path : "", ns, name, uid,
-                   portmap_conf(mappings, jat(saved, {"cni"})));
+                   portmap_conf(mappings, at(saved, {"cni"})));
       if (r.exit_code != 0) err = "plugin type=\"portmap\" name=\"berth\" failed (delete): " + cni_error(r);
     }
     if (exists(o_.cni_bin_dir + "/bridge")) {

@@ -21,8 +21,8 @@ Termination termination_from_json(const json& j) {
   t.exit_code = static_cast<int>(jint(j, {"exitCode"}));
   t.reason = jstr(j, {"reason"});
   t.message = jstr(j, {"message"});
-  t.started_at = time_of(jat(j, {"startedAt"}));
-  t.finished_at = time_of(jat(j, {"finishedAt"}));
+  t.started_at = time_of(at(j, {"startedAt"}));
+  t.finished_at = time_of(at(j, {"finishedAt"}));
   t.container_id = jstr(j, {"containerID"});
   t.signal = static_cast<int>(jint(j, {"signal"}));
   return t;
@@ -80,15 +80,15 @@ ContainerRecord ContainerRecord::from_json(const json& j) {
   r.state = st == "running" ? State::Running : st == "terminated" ? State::Terminated : State::Waiting;
   r.waiting_reason = jstr(j, {"waitingReason"});
   r.waiting_message = jstr(j, {"waitingMessage"});
-  r.started_at = time_of(jat(j, {"startedAt"}));
+  r.started_at = time_of(at(j, {"startedAt"}));
   r.image = jstr(j, {"image"});
   r.image_id = jstr(j, {"imageID"});
   r.ready = jbool(j, {"ready"});
   r.started = jbool(j, {"started"});
   r.termination_log = jstr(j, {"terminationLog"});
   r.spec_hash = jstr(j, {"specHash"});
-  if (jat(j, {"terminated"}).is_object()) r.terminated = termination_from_json(j["terminated"]);
-  if (jat(j, {"last"}).is_object()) r.last = termination_from_json(j["last"]);
+  if (at(j, {"terminated"}).is_object()) r.terminated = termination_from_json(j["terminated"]);
+  if (at(j, {"last"}).is_object()) r.last = termination_from_json(j["last"]);
   return r;
 }
 
@@ -114,12 +114,12 @@ PodRecord PodRecord::from_json(const json& j) {
   r.ns = jstr(j, {"namespace"});
   r.name = jstr(j, {"name"});
   r.sandbox_ready = jbool(j, {"sandboxReady"});
-  if (jat(j, {"podIPs"}).is_array())
+  if (at(j, {"podIPs"}).is_array())
     for (const auto& ip : j["podIPs"]) r.pod_ips.push_back(ip.get<std::string>());
-  r.start_time = time_of(jat(j, {"startTime"}));
-  if (jat(j, {"initContainers"}).is_array())
+  r.start_time = time_of(at(j, {"startTime"}));
+  if (at(j, {"initContainers"}).is_array())
     for (const auto& c : j["initContainers"]) r.init_containers.push_back(ContainerRecord::from_json(c));
-  if (jat(j, {"containers"}).is_array())
+  if (at(j, {"containers"}).is_array())
     for (const auto& c : j["containers"]) r.containers.push_back(ContainerRecord::from_json(c));
   r.terminal = jbool(j, {"terminal"});
   r.deleting = jbool(j, {"deleting"});
@@ -137,9 +137,9 @@ void PodRecord::sync_with_spec(const json& pod) {
   uid = jstr(pod, {"metadata", "uid"});
   ns = jstr(pod, {"metadata", "namespace"});
   name = jstr(pod, {"metadata", "name"});
-  bool has_init = jat(pod, {"spec", "initContainers"}).is_array() && !pod["spec"]["initContainers"].empty();
+  bool has_init = at(pod, {"spec", "initContainers"}).is_array() && !pod["spec"]["initContainers"].empty();
   for (bool init : {true, false}) {
-    const json& list = jat(pod, {"spec", init ? "initContainers" : "containers"});
+    const json& list = at(pod, {"spec", init ? "initContainers" : "containers"});
     if (!list.is_array()) continue;
     std::vector<ContainerRecord> ordered;
     auto& existing = init ? init_containers : containers;
@@ -294,7 +294,7 @@ json container_status_json(const ContainerRecord& r, const json& spec) {
   // containerID: the most recent instance's ("runc://<id>"), also while waiting to restart it.
   if (r.ever_created && !r.id.empty()) j["containerID"] = r.id;
   if (r.ever_created && r.state != ContainerRecord::State::Waiting) {
-    const json& mounts = jat(spec, {"volumeMounts"});
+    const json& mounts = at(spec, {"volumeMounts"});
     if (mounts.is_array() && !mounts.empty()) {
       json vm = json::array();
       for (const auto& m : mounts) {
@@ -320,7 +320,7 @@ json compute_pod_status(const json& pod, const PodRecord& rec, const StatusInput
   bool pod_is_terminal = in.deleting && all_stopped;
   std::string phase = compute_phase(pod, rec, pod_is_terminal);
 
-  const json& previous = jat(pod, {"status", "conditions"});
+  const json& previous = at(pod, {"status", "conditions"});
   auto condition = [&](const char* type, bool ok, const std::string& reason, const std::string& message) {
     std::string status = ok ? "True" : "False";
     std::string transition = now;
@@ -363,7 +363,7 @@ json compute_pod_status(const json& pod, const PodRecord& rec, const StatusInput
   bool ready = containers_ready;
   std::string r_reason = cr_reason, r_message = cr_message;
   if (ready) {
-    const json& gates = jat(pod, {"spec", "readinessGates"});
+    const json& gates = at(pod, {"spec", "readinessGates"});
     if (gates.is_array()) {
       std::vector<std::string> msgs;
       for (const auto& g : gates) {
@@ -409,7 +409,7 @@ json compute_pod_status(const json& pod, const PodRecord& rec, const StatusInput
   if (rec.start_time != Clock::time_point{}) status["startTime"] = format_time(rec.start_time);
   auto statuses = [&](const char* list, const std::vector<ContainerRecord>& recs) {
     json arr = json::array();
-    const json& specs = jat(pod, {"spec", list});
+    const json& specs = at(pod, {"spec", list});
     if (!specs.is_array()) return arr;
     for (const auto& spec : specs) {
       std::string cname = jstr(spec, {"name"});

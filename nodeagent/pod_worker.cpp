@@ -128,7 +128,7 @@ std::string PodWorker::log_path(const ContainerRecord& rec, int restart_count) c
 }
 
 const json* PodWorker::spec_of(const json& pod, const std::string& name, bool init) const {
-  const json& list = jat(pod, {"spec", init ? "initContainers" : "containers"});
+  const json& list = at(pod, {"spec", init ? "initContainers" : "containers"});
   if (list.is_array())
     for (const auto& c : list)
       if (jstr(c, {"name"}) == name) return &c;
@@ -192,7 +192,7 @@ void PodWorker::sync() {
     // Known only from our state directory: enough of a pod to tear it down.
     pod = {{"metadata", {{"uid", uid_}, {"namespace", rec_.ns}, {"name", rec_.name}}}, {"spec", json::object()}};
   }
-  if (removed || jat(pod, {"metadata", "deletionTimestamp"}).is_string() || rec_.deleting) {
+  if (removed || at(pod, {"metadata", "deletionTimestamp"}).is_string() || rec_.deleting) {
     terminate(pod, removed);
     return;
   }
@@ -220,8 +220,8 @@ void PodWorker::refresh_containers(const json& pod) {
           if (st) {
             r.state = ContainerRecord::State::Running;
             r.started_at = Clock::now();
-            bool has_readiness = spec && jat(*spec, {"readinessProbe"}).is_object();
-            bool has_startup = spec && jat(*spec, {"startupProbe"}).is_object();
+            bool has_readiness = spec && at(*spec, {"readinessProbe"}).is_object();
+            bool has_startup = spec && at(*spec, {"startupProbe"}).is_object();
             r.ready = !has_readiness;
             r.started = !has_startup;
           } else {
@@ -405,7 +405,7 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
     }
     // Pull credentials from imagePullSecrets for the image's registry.
     std::vector<images::PullAuth> auths;
-    const json& secrets = jat(pod, {"spec", "imagePullSecrets"});
+    const json& secrets = at(pod, {"spec", "imagePullSecrets"});
     std::string registry = registry_of(image_ref);
     if (secrets.is_array()) {
       for (const auto& s : secrets) {
@@ -413,10 +413,10 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
         if (!secret) continue;
         json config;
         std::string type = jstr(*secret, {"type"});
-        if (jat(*secret, {"data", ".dockerconfigjson"}).is_string()) {
+        if (at(*secret, {"data", ".dockerconfigjson"}).is_string()) {
           config = json::parse(base64_decode(jstr(*secret, {"data", ".dockerconfigjson"})), nullptr, false);
-          config = jat(config, {"auths"});
-        } else if (jat(*secret, {"data", ".dockercfg"}).is_string()) {
+          config = at(config, {"auths"});
+        } else if (at(*secret, {"data", ".dockercfg"}).is_string()) {
           config = json::parse(base64_decode(jstr(*secret, {"data", ".dockercfg"})), nullptr, false);
         }
         if (!config.is_object()) continue;
@@ -524,7 +524,7 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
   oci.host_pid = jbool(pod, {"spec", "hostPID"});
   oci.cgroup_namespace = ctx_.cgroup_v2;
   std::set<std::string> targets;
-  const json& mounts = jat(spec, {"volumeMounts"});
+  const json& mounts = at(spec, {"volumeMounts"});
   if (mounts.is_array())
     for (const auto& m : mounts) targets.insert(jstr(m, {"mountPath"}));
   auto add_bind = [&](const std::string& dest, const std::string& src, bool ro) {
@@ -571,16 +571,16 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
       oci.mounts.push_back({jstr(m, {"mountPath"}), src, "bind", {"rbind", prop_opt, jbool(m, {"readOnly"}) ? "ro" : "rw"}});
     }
   }
-  const json& sc = jat(spec, {"securityContext"});
+  const json& sc = at(spec, {"securityContext"});
   oci.readonly_rootfs = jbool(sc, {"readOnlyRootFilesystem"});
   oci.privileged = jbool(sc, {"privileged"});
   for (const char* which : {"add", "drop"}) {
-    const json& caps = jat(sc, {"capabilities", which});
+    const json& caps = at(sc, {"capabilities", which});
     if (caps.is_array())
       for (const auto& c : caps)
         (std::string(which) == "add" ? oci.cap_add : oci.cap_drop).push_back(c.is_string() ? c.get<std::string>() : "");
   }
-  if (jat(sc, {"allowPrivilegeEscalation"}).is_boolean() && !sc["allowPrivilegeEscalation"].get<bool>())
+  if (at(sc, {"allowPrivilegeEscalation"}).is_boolean() && !sc["allowPrivilegeEscalation"].get<bool>())
     oci.no_new_privileges = true;
   CgroupResources res = container_cgroup_resources(spec);
   oci.cpu_shares = res.cpu_shares;
@@ -590,7 +590,7 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
   std::string qos = pod_qos_class(pod);
   oci.cgroups_path = pod_cgroup_parent(ctx_.cgroup_root, qos, uid_) + "/" + rid;
   oci.oom_score_adj = oom_score_adj(qos, spec, ctx_.memory_capacity);
-  const json& sysctls = jat(pod, {"spec", "securityContext", "sysctls"});
+  const json& sysctls = at(pod, {"spec", "securityContext", "sysctls"});
   if (sysctls.is_array())
     for (const auto& s : sysctls) oci.sysctls[jstr(s, {"name"})] = jstr(s, {"value"});
   oci.annotations = {{"io.kubernetes.pod.name", rec_.name},
@@ -643,15 +643,15 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
   }
   r.state = ContainerRecord::State::Running;
   r.started_at = Clock::now();
-  r.ready = !jat(spec, {"readinessProbe"}).is_object();
-  r.started = !jat(spec, {"startupProbe"}).is_object();
+  r.ready = !at(spec, {"readinessProbe"}).is_object();
+  r.started = !at(spec, {"startupProbe"}).is_object();
   probes_.erase(r.name);
   persist();
   event("Normal", "Started", "Started container " + r.name);
   BERTH_LOGI("pod %s/%s: started container %s (%s, restartCount %d)", rec_.ns.c_str(), rec_.name.c_str(),
              r.name.c_str(), r.id.c_str(), r.restart_count);
 
-  const json& post_start = jat(spec, {"lifecycle", "postStart"});
+  const json& post_start = at(spec, {"lifecycle", "postStart"});
   if (post_start.is_object()) {
     ProbeTarget target{rec_.pod_ips.empty() ? ctx_.host_ip : rec_.pod_ips[0], rid, ctx_.runtime, &spec};
     auto result = run_handler(post_start, target, std::chrono::seconds(jint(pod, {"spec", "terminationGracePeriodSeconds"}, 30)));
@@ -672,7 +672,7 @@ void PodWorker::kill_container(const json& pod, ContainerRecord& r, const json* 
   auto deadline = SteadyClock::now() + std::chrono::seconds(grace_seconds);
   ctx_.events->pod_event(pod, container_field_path(pod, r.name), "Normal", "Killing", message);
   if (spec) {
-    const json& pre_stop = jat(*spec, {"lifecycle", "preStop"});
+    const json& pre_stop = at(*spec, {"lifecycle", "preStop"});
     if (pre_stop.is_object()) {
       ProbeTarget target{rec_.pod_ips.empty() ? ctx_.host_ip : rec_.pod_ips[0], raw, ctx_.runtime, spec};
       auto result = run_handler(pre_stop, target, std::chrono::seconds(grace_seconds));
@@ -704,10 +704,10 @@ void PodWorker::run_probes(const json& pod) {
       const json* spec = spec_of(pod, r.name, r.init);
       if (!spec) continue;
       for (const char* kind : {"startupProbe", "livenessProbe", "readinessProbe"}) {
-        const json& probe = jat(*spec, {kind});
+        const json& probe = at(*spec, {kind});
         if (!probe.is_object()) continue;
         std::string k = kind;
-        if (k != "startupProbe" && jat(*spec, {"startupProbe"}).is_object() && !r.started) continue;
+        if (k != "startupProbe" && at(*spec, {"startupProbe"}).is_object() && !r.started) continue;
         if (k == "startupProbe" && r.started) continue;
         ProbeState& st = probes_[r.name][k];
         if (!st.initialized) {
@@ -819,7 +819,7 @@ void PodWorker::sync_running(json& pod) {
 
   std::string policy = jstr(pod, {"spec", "restartPolicy"}, "Always");
   bool init_done = true;
-  const json& inits = jat(pod, {"spec", "initContainers"});
+  const json& inits = at(pod, {"spec", "initContainers"});
   if (inits.is_array()) {
     for (const auto& spec : inits) {
       ContainerRecord* r = rec_.find(jstr(spec, {"name"}), true);
@@ -845,7 +845,7 @@ void PodWorker::sync_running(json& pod) {
     }
   }
   if (init_done && !rec_.terminal) {
-    const json& containers = jat(pod, {"spec", "containers"});
+    const json& containers = at(pod, {"spec", "containers"});
     if (containers.is_array()) {
       for (const auto& spec : containers) {
         ContainerRecord* r = rec_.find(jstr(spec, {"name"}), false);
@@ -961,7 +961,7 @@ void PodWorker::terminate(const json& pod, bool deleted_from_api) {
   persist();
   if (!deleted_from_api) publish_status(pod);
   cleanup_all();
-  if (!deleted_from_api && jat(pod, {"metadata", "deletionTimestamp"}).is_string()) {
+  if (!deleted_from_api && at(pod, {"metadata", "deletionTimestamp"}).is_string()) {
     json options = {{"apiVersion", "v1"},
                     {"kind", "DeleteOptions"},
                     {"gracePeriodSeconds", 0},
@@ -988,7 +988,7 @@ void PodWorker::publish_status(const json& pod) {
   if (status == last_sent_status_) return;
   if (last_sent_status_.is_null()) {
     // After a restart: nothing to send when the API already shows exactly this.
-    json current = jat(pod, {"status"});
+    json current = at(pod, {"status"});
     if (current.is_object()) {
       json cmp = current;
       bool same = true;

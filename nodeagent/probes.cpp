@@ -76,7 +76,7 @@ int resolve_port(const json& port, const json* container) {
     std::string s = port.get<std::string>();
     if (!s.empty() && std::all_of(s.begin(), s.end(), ::isdigit)) return std::atoi(s.c_str());
     if (container) {
-      const json& ports = jat(*container, {"ports"});
+      const json& ports = at(*container, {"ports"});
       if (ports.is_array())
         for (const auto& p : ports)
           if (jstr(p, {"name"}) == s) return static_cast<int>(jint(p, {"containerPort"}));
@@ -198,9 +198,9 @@ ProbeResult http_get(const std::string& scheme_in, const std::string& host, int 
 }
 
 ProbeResult run_handler(const json& h, const ProbeTarget& t, std::chrono::milliseconds timeout) {
-  if (jat(h, {"exec"}).is_object()) {
+  if (at(h, {"exec"}).is_object()) {
     std::vector<std::string> cmd;
-    const json& c = jat(h, {"exec", "command"});
+    const json& c = at(h, {"exec", "command"});
     if (c.is_array())
       for (const auto& a : c) cmd.push_back(a.is_string() ? a.get<std::string>() : "");
     if (!t.runtime || t.container_id.empty()) return {ProbeResult::Kind::Unknown, "container is not running"};
@@ -213,25 +213,25 @@ ProbeResult run_handler(const json& h, const ProbeTarget& t, std::chrono::millis
     if (out.empty()) out = "command \"" + joined + "\" exited with " + std::to_string(r.exit_code);
     return {ProbeResult::Kind::Failure, out};
   }
-  if (jat(h, {"httpGet"}).is_object()) {
+  if (at(h, {"httpGet"}).is_object()) {
     const json& g = h["httpGet"];
-    int port = resolve_port(jat(g, {"port"}), t.container);
-    if (port <= 0) return {ProbeResult::Kind::Failure, "unable to resolve the probe's port " + jat(g, {"port"}).dump()};
+    int port = resolve_port(at(g, {"port"}), t.container);
+    if (port <= 0) return {ProbeResult::Kind::Failure, "unable to resolve the probe's port " + at(g, {"port"}).dump()};
     std::string host = jstr(g, {"host"}, t.pod_ip);
-    return http_get(jstr(g, {"scheme"}, "HTTP"), host, port, jstr(g, {"path"}, "/"), jat(g, {"httpHeaders"}), timeout);
+    return http_get(jstr(g, {"scheme"}, "HTTP"), host, port, jstr(g, {"path"}, "/"), at(g, {"httpHeaders"}), timeout);
   }
-  if (jat(h, {"tcpSocket"}).is_object()) {
+  if (at(h, {"tcpSocket"}).is_object()) {
     const json& s = h["tcpSocket"];
-    int port = resolve_port(jat(s, {"port"}), t.container);
-    if (port <= 0) return {ProbeResult::Kind::Failure, "unable to resolve the probe's port " + jat(s, {"port"}).dump()};
+    int port = resolve_port(at(s, {"port"}), t.container);
+    if (port <= 0) return {ProbeResult::Kind::Failure, "unable to resolve the probe's port " + at(s, {"port"}).dump()};
     return tcp_connect(jstr(s, {"host"}, t.pod_ip), port, timeout);
   }
-  if (jat(h, {"sleep"}).is_object()) {
+  if (at(h, {"sleep"}).is_object()) {
     auto want = std::chrono::seconds(jint(h, {"sleep", "seconds"}));
     std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(want, timeout));
     return {ProbeResult::Kind::Success, ""};
   }
-  if (jat(h, {"grpc"}).is_object()) {
+  if (at(h, {"grpc"}).is_object()) {
     // Without a gRPC client, a connection that opens is the best signal we have.
     return tcp_connect(t.pod_ip, static_cast<int>(jint(h, {"grpc", "port"})), timeout);
   }

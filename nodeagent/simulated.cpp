@@ -74,7 +74,7 @@ json simulated_pod_status(const json& pod, const std::string& node_ip, const std
     conditions.push_back({{"type", type}, {"status", "True"}, {"lastProbeTime", nullptr}, {"lastTransitionTime", t}});
   auto container_id = [&](const std::string& name) { return "simulated://" + sha256_hex(uid + "/" + name).substr(0, 32); };
   json statuses = json::array();
-  const json& containers = jat(pod, {"spec", "containers"});
+  const json& containers = at(pod, {"spec", "containers"});
   if (containers.is_array()) {
     for (const auto& c : containers) {
       std::string name = jstr(c, {"name"});
@@ -98,7 +98,7 @@ json simulated_pod_status(const json& pod, const std::string& node_ip, const std
                  {"podIPs", json::array({{{"ip", ip}}})},
                  {"startTime", t},
                  {"containerStatuses", statuses}};
-  const json& inits = jat(pod, {"spec", "initContainers"});
+  const json& inits = at(pod, {"spec", "initContainers"});
   if (inits.is_array() && !inits.empty()) {
     json init_statuses = json::array();
     for (const auto& c : inits) {
@@ -406,12 +406,12 @@ class Fleet final : public SimulatedFleet {
         api::Status err;
         if (r) {
           n.uid = jstr(*r, {"metadata", "uid"});
-          n.last_conditions = jat(*r, {"status", "conditions"});
+          n.last_conditions = at(*r, {"status", "conditions"});
         } else if (r.status().reason() == api::Reason::AlreadyExists) {
           auto got = client_->get("/api/v1/nodes/" + n.name);
           if (got) {
             n.uid = jstr(*got, {"metadata", "uid"});
-            json status = build_node_status(f, NodeHealth{}, jat(*got, {"status", "conditions"}), Clock::now());
+            json status = build_node_status(f, NodeHealth{}, at(*got, {"status", "conditions"}), Clock::now());
             auto p = client_->patch("/api/v1/nodes/" + n.name + "/status", {{"status", status}},
                                     "application/strategic-merge-patch+json");
             if (p) n.last_conditions = status["conditions"];
@@ -557,15 +557,15 @@ class Fleet final : public SimulatedFleet {
       p.node = index;
       p.ns = ns;
       p.name = name;
-      const json& cs = jat(pod, {"spec", "containers"});
+      const json& cs = at(pod, {"spec", "containers"});
       if (cs.is_array())
         for (const auto& c : cs) p.containers.push_back(jstr(c, {"name"}));
     }
-    const json& ann = jat(pod, {"metadata", "annotations"});
+    const json& ann = at(pod, {"metadata", "annotations"});
     std::string cpu = jstr(ann, {"sim.berth.dev/cpu-usage"}), mem = jstr(ann, {"sim.berth.dev/memory-usage"});
     p.cpu_milli = cpu.empty() ? -1 : quantity_or(cpu, true, -1);
     p.memory = mem.empty() ? -1 : quantity_or(mem, false, -1);
-    if (jat(pod, {"metadata", "deletionTimestamp"}).is_string()) {
+    if (at(pod, {"metadata", "deletionTimestamp"}).is_string()) {
       if (!p.deleting) {
         p.deleting = true;
         ready_push({Task::DeletePod, index, uid, path, ""});
@@ -678,7 +678,7 @@ class Fleet final : public SimulatedFleet {
         if (!*ev) continue;
         const json& e = **ev;
         std::string type = jstr(e, {"type"});
-        const json& obj = jat(e, {"object"});
+        const json& obj = at(e, {"object"});
         if (type == "ERROR") {
           if (jint(obj, {"code"}) == 410) rv.clear();
           break;

@@ -187,32 +187,20 @@ std::string go_duration(std::chrono::nanoseconds d) {
   return out;
 }
 
-const json& jat(const json& obj, std::initializer_list<const char*> path) {
-  static const json kNull;
-  const json* cur = &obj;
-  for (const char* p : path) {
-    if (!cur->is_object()) return kNull;
-    auto it = cur->find(p);
-    if (it == cur->end()) return kNull;
-    cur = &*it;
-  }
-  return *cur;
-}
-
 std::string jstr(const json& obj, std::initializer_list<const char*> path, const std::string& fallback) {
-  const json& v = jat(obj, path);
+  const json& v = at(obj, path);
   return v.is_string() ? v.get<std::string>() : fallback;
 }
 
 int64_t jint(const json& obj, std::initializer_list<const char*> path, int64_t fallback) {
-  const json& v = jat(obj, path);
+  const json& v = at(obj, path);
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) return static_cast<int64_t>(v.get<double>());
   return fallback;
 }
 
 bool jbool(const json& obj, std::initializer_list<const char*> path, bool fallback) {
-  const json& v = jat(obj, path);
+  const json& v = at(obj, path);
   return v.is_boolean() ? v.get<bool>() : fallback;
 }
 

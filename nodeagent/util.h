@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/object.h"
 #include "api/status.h"
 
 namespace berth::nodeagent {
@@ -47,7 +48,7 @@ std::optional<Clock::time_point> parse_time(std::string_view s);
 std::string go_duration(std::chrono::nanoseconds d);
 
 // ---- JSON access that never throws ----
-const json& jat(const json& obj, std::initializer_list<const char*> path);
+using api::at;  // null json when a step is absent
 std::string jstr(const json& obj, std::initializer_list<const char*> path, const std::string& fallback = "");
 int64_t jint(const json& obj, std::initializer_list<const char*> path, int64_t fallback = 0);
 bool jbool(const json& obj, std::initializer_list<const char*> path, bool fallback = false);

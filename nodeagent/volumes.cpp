@@ -19,8 +19,8 @@ int mode_of(const json& v, int fallback) { return v.is_number_integer() ? static
 api::Result<VolumePayload> keyed_payload(const json& source, const std::map<std::string, std::string>& data,
                                          const char* missing_prefix) {
   VolumePayload out;
-  int default_mode = mode_of(jat(source, {"defaultMode"}), 0644);
-  const json& items = jat(source, {"items"});
+  int default_mode = mode_of(at(source, {"defaultMode"}), 0644);
+  const json& items = at(source, {"items"});
   if (items.is_array() && !items.empty()) {
     bool optional = jbool(source, {"optional"});
     for (const auto& item : items) {
@@ -30,7 +30,7 @@ api::Result<VolumePayload> keyed_payload(const json& source, const std::map<std:
         if (optional) continue;
         return api::Status(api::Reason::NotFound, std::string(missing_prefix) + key);
       }
-      out[jstr(item, {"path"})] = {it->second, mode_of(jat(item, {"mode"}), default_mode)};
+      out[jstr(item, {"path"})] = {it->second, mode_of(at(item, {"mode"}), default_mode)};
     }
     return out;
   }
@@ -49,33 +49,33 @@ std::map<std::string, std::string> string_map(const json& obj, bool decode) {
 }  // namespace
 
 api::Result<VolumePayload> configmap_payload(const json& source, const json& configmap) {
-  auto data = string_map(jat(configmap, {"data"}), false);
-  for (auto& [k, v] : string_map(jat(configmap, {"binaryData"}), true)) data[k] = v;
+  auto data = string_map(at(configmap, {"data"}), false);
+  for (auto& [k, v] : string_map(at(configmap, {"binaryData"}), true)) data[k] = v;
   return keyed_payload(source, data, "configmap references non-existent config key: ");
 }
 
 api::Result<VolumePayload> secret_payload(const json& source, const json& secret) {
-  auto data = string_map(jat(secret, {"data"}), true);
-  for (auto& [k, v] : string_map(jat(secret, {"stringData"}), false)) data[k] = v;
+  auto data = string_map(at(secret, {"data"}), true);
+  for (auto& [k, v] : string_map(at(secret, {"stringData"}), false)) data[k] = v;
   return keyed_payload(source, data, "references non-existent secret key: ");
 }
 
 api::Result<VolumePayload> downward_api_payload(const json& source, const json& pod, const json& alloc) {
   VolumePayload out;
-  int default_mode = mode_of(jat(source, {"defaultMode"}), 0644);
-  const json& items = jat(source, {"items"});
+  int default_mode = mode_of(at(source, {"defaultMode"}), 0644);
+  const json& items = at(source, {"items"});
   if (!items.is_array()) return out;
   for (const auto& item : items) {
     std::string value;
-    if (jat(item, {"fieldRef"}).is_object()) {
+    if (at(item, {"fieldRef"}).is_object()) {
       auto v = pod_field_value(pod, jstr(item, {"fieldRef", "fieldPath"}));
       if (!v) return v.take_status();
       value = *v;
-    } else if (jat(item, {"resourceFieldRef"}).is_object()) {
+    } else if (at(item, {"resourceFieldRef"}).is_object()) {
       const json& ref = item["resourceFieldRef"];
       json container;
       for (const char* list : {"containers", "initContainers"}) {
-        const json& cs = jat(pod, {"spec", list});
+        const json& cs = at(pod, {"spec", list});
         if (cs.is_array())
           for (const auto& c : cs)
             if (jstr(c, {"name"}) == jstr(ref, {"containerName"})) container = c;
@@ -84,7 +84,7 @@ api::Result<VolumePayload> downward_api_payload(const json& source, const json& 
       if (!v) return v.take_status();
       value = *v;
     }
-    out[jstr(item, {"path"})] = {value, mode_of(jat(item, {"mode"}), default_mode)};
+    out[jstr(item, {"path"})] = {value, mode_of(at(item, {"mode"}), default_mode)};
   }
   return out;
 }
@@ -244,9 +244,9 @@ api::Result<std::map<std::string, std::string>> VolumeManager::setup(const json&
   std::string uid = jstr(pod, {"metadata", "uid"});
   std::string ns = jstr(pod, {"metadata", "namespace"});
   std::string pdir = pod_dir(uid);
-  const json& volumes = jat(pod, {"spec", "volumes"});
+  const json& volumes = at(pod, {"spec", "volumes"});
   if (!volumes.is_array()) return out;
-  const json& fs_group = jat(pod, {"spec", "securityContext", "fsGroup"});
+  const json& fs_group = at(pod, {"spec", "securityContext", "fsGroup"});
   for (const auto& v : volumes) {
     std::string name = jstr(v, {"name"});
     auto failed = [&](const api::Status& st) {
@@ -257,7 +257,7 @@ api::Result<std::map<std::string, std::string>> VolumeManager::setup(const json&
       path = plugin_dir(pdir, "empty-dir", name);
       if (jstr(v, {"emptyDir", "medium"}) == "Memory") {
         std::string size;
-        if (auto bytes = quantity_value(jat(v, {"emptyDir", "sizeLimit"})); bytes > 0) size = std::to_string(bytes);
+        if (auto bytes = quantity_value(at(v, {"emptyDir", "sizeLimit"})); bytes > 0) size = std::to_string(bytes);
         if (auto st = mount_tmpfs(path, size); !st) return failed(st);
       } else if (auto st = mkdir_p(path, 0777); !st) {
         return failed(st);
@@ -327,8 +327,8 @@ api::Result<std::map<std::string, std::string>> VolumeManager::setup(const json&
         plugin = "projected";
         tmpfs = true;
         const json& proj = v["projected"];
-        int default_mode = mode_of(jat(proj, {"defaultMode"}), 0644);
-        const json& sources = jat(proj, {"sources"});
+        int default_mode = mode_of(at(proj, {"defaultMode"}), 0644);
+        const json& sources = at(proj, {"sources"});
         if (sources.is_array()) {
           for (const auto& s : sources) {
             if (!st) break;
@@ -442,12 +442,12 @@ std::string managed_hosts_file(const json& pod, const std::string& pod_ip, bool 
         out += pod_ip + "\t" + hostname + "\n";
     }
   }
-  const json& aliases = jat(pod, {"spec", "hostAliases"});
+  const json& aliases = at(pod, {"spec", "hostAliases"});
   if (aliases.is_array() && !aliases.empty()) {
     out += "\n# Entries added by HostAliases.\n";
     for (const auto& a : aliases) {
       std::string line = jstr(a, {"ip"});
-      const json& names = jat(a, {"hostnames"});
+      const json& names = at(a, {"hostnames"});
       if (names.is_array())
         for (const auto& n : names) line += "\t" + n.get<std::string>();
       out += line + "\n";
@@ -484,17 +484,17 @@ std::string pod_resolv_conf(const json& pod, const std::string& host_resolv, con
     searches = host_search;
     options = host_opts;
   }
-  const json& cfg = jat(pod, {"spec", "dnsConfig"});
+  const json& cfg = at(pod, {"spec", "dnsConfig"});
   if (cfg.is_object()) {
-    for (const auto& n : jat(cfg, {"nameservers"}).is_array() ? cfg["nameservers"] : json::array())
+    for (const auto& n : at(cfg, {"nameservers"}).is_array() ? cfg["nameservers"] : json::array())
       if (std::find(nameservers.begin(), nameservers.end(), n.get<std::string>()) == nameservers.end())
         nameservers.push_back(n.get<std::string>());
-    for (const auto& s : jat(cfg, {"searches"}).is_array() ? cfg["searches"] : json::array())
+    for (const auto& s : at(cfg, {"searches"}).is_array() ? cfg["searches"] : json::array())
       if (std::find(searches.begin(), searches.end(), s.get<std::string>()) == searches.end())
         searches.push_back(s.get<std::string>());
-    for (const auto& o : jat(cfg, {"options"}).is_array() ? cfg["options"] : json::array()) {
+    for (const auto& o : at(cfg, {"options"}).is_array() ? cfg["options"] : json::array()) {
       std::string name = jstr(o, {"name"});
-      std::string text = name + (jat(o, {"value"}).is_string() ? ":" + jstr(o, {"value"}) : "");
+      std::string text = name + (at(o, {"value"}).is_string() ? ":" + jstr(o, {"value"}) : "");
       options.erase(std::remove_if(options.begin(), options.end(),
                                    [&](const std::string& x) { return x.substr(0, x.find(':')) == name; }),
                     options.end());
