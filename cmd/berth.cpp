@@ -16,6 +16,7 @@
 #include "apiserver/server.h"
 #include "controllers/run.h"
 #include "nodeagent/agent.h"
+#include "nodeagent/images/images.h"
 
 namespace {
 
@@ -78,6 +79,8 @@ void usage() {
       "    --compaction-window S   seconds of history kept for watches (default 300)\n"
       "    --no-controllers        do not run the controllers in this process\n"
       "  controllers  run only the controllers against --kubeconfig F (leader-elected)\n"
+      "  image import FILE [--data-dir D]  load an OCI layout or archive into an agent's image store\n"
+      "           (berth up's agent keeps its data in <data-dir>/agent)\n"
       "  up       the server and a local node agent in one process (server flags, plus\n"
       "           --node-name, --runtime, --insecure-registry, --pod-cidr, --agent-listen)\n"
       "  version  print the version\n",
@@ -132,6 +135,29 @@ int run_controllers(const Args& args) {
   sigwait(&signals, &sig);
   std::fprintf(stderr, "I berth controllers stopping (signal %d)\n", sig);
   (*manager)->stop();
+  return 0;
+}
+
+// `berth image import FILE`: loads an OCI layout or archive into a node agent's image store,
+// for machines without a registry (pods then run with imagePullPolicy: Never or IfNotPresent).
+int run_image(const Args& args) {
+  if (args.positional.size() != 2 || args.positional[0] != "import") {
+    std::fprintf(stderr, "usage: berth image import FILE [--data-dir AGENT-DATA-DIR]\n");
+    return 2;
+  }
+  std::string dir = args.get("data-dir", "/var/lib/berth-agent");
+  auto store = berth::nodeagent::images::ImageStore::open(dir + "/images", {});
+  if (!store) {
+    std::fprintf(stderr, "berth image import: %s\n", store.status().message().c_str());
+    return 1;
+  }
+  auto imported = berth::nodeagent::images::import_image(**store, args.positional[1]);
+  if (!imported) {
+    std::fprintf(stderr, "berth image import: %s\n", imported.status().message().c_str());
+    return 1;
+  }
+  for (const auto& image : *imported)
+    std::printf("%s %s\n", image.ref.empty() ? "<unnamed>" : image.ref.c_str(), image.digest.c_str());
   return 0;
 }
 
@@ -219,6 +245,7 @@ int main(int argc, char** argv) {
   if (args.command == "server") return run_server(args);
   if (args.command == "up") return run_server(args, /*with_agent=*/true);
   if (args.command == "controllers") return run_controllers(args);
+  if (args.command == "image") return run_image(args);
   if (args.command == "version" || args.command == "--version") {
     std::printf("berth %s (Kubernetes v1.32 API)\n", BERTH_VERSION);
     return 0;

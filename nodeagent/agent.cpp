@@ -271,6 +271,14 @@ api::Status AgentImpl::init_real() {
   auto store = images::ImageStore::open(d + "/images", o_.insecure_registries);
   if (!store) return api::Status(store.status().reason(), "image store: " + store.status().message());
   images_ = std::move(*store);
+  if (o_.builtin_image) {
+    // A machine with no registry still has an image to run at once.
+    auto builtin = images::ensure_builtin_busybox(*images_, d);
+    if (builtin)
+      BERTH_LOGI("image %s is available locally", images::kBuiltinBusybox);
+    else
+      BERTH_LOGW("no built-in image: %s", builtin.status().message().c_str());
+  }
 
   facts_ = detect_host_facts(o_.node_name, o_.node_ip, d, runtime_->name(), o_.runtime_path);
   facts_.pods = o_.max_pods;
@@ -734,6 +742,7 @@ AgentOptions local_agent_options(const std::string& dir, const std::string& url)
   o.ca_key_file = dir + "/pki/ca.key";
   o.token_file = dir + "/node-token";
   o.data_dir = dir + "/agent";
+  o.builtin_image = true;
   return o;
 }
 

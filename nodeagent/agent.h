@@ -38,6 +38,7 @@ struct AgentOptions {
   std::string runtime_path;                   // default: found on PATH
   std::string cgroup_root = "/berth";         // pod cgroups go under <root>/kubepods/...
   std::vector<std::string> insecure_registries;  // plain-HTTP or unverified registries (127.0.0.1:5000)
+  bool builtin_image = false;  // offer berth.local/busybox:1 from busybox-static (berth up)
   std::string shim_exe = "/proc/self/exe";    // runs `<shim_exe> agent __shim ...`
 
   // ---- pod network ----

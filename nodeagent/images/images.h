@@ -63,6 +63,12 @@ class ImageStore {
 // or docker's RepoTags; an image with no such name is still imported and found by its ID.
 api::Result<std::vector<Image>> import_image(ImageStore& store, const std::string& path);
 
+// The image `berth up` provides on a machine without a registry: busybox (Debian's
+// busybox-static at `busybox`) as berth.local/busybox:1, built once and imported.
+inline constexpr const char* kBuiltinBusybox = "berth.local/busybox:1";
+api::Result<Image> ensure_builtin_busybox(ImageStore& store, const std::string& work_dir,
+                                          const std::string& busybox = "/bin/busybox");
+
 // A parsed, normalised image reference, as Docker and Kubernetes normalise them:
 // "busybox" -> docker.io/library/busybox:latest; "127.0.0.1:5000/busybox:1";
 // "busybox@sha256:..." (digest only: no tag is added).
