@@ -773,6 +773,7 @@ const char* agent_usage() {
          "    --max-pods N              default 110\n"
          "    --listen HOST:PORT        logs/stats endpoint (default 0.0.0.0:10250; \"\" disables)\n"
          "    --tls-cert F --tls-key F  its serving certificate; --client-ca F: CA of API server clients\n"
+         "    --builtin-image           offer berth.local/busybox:1 built from busybox-static\n"
          "    --simulate                hollow nodes (nothing runs): --nodes K --node-name-prefix P\n"
          "                              --pod-start-delay 1s --sim-cpu 32 --sim-memory 256Gi\n"
          "                              --sim-pod-cpu 10m --sim-pod-memory 32Mi --sim-workers 16\n"
@@ -817,6 +818,7 @@ int agent_main(int argc, char** argv) {
       else out = static_cast<int>(n);
     };
     if (name == "simulate") { o.simulate = !has_value || value == "true"; continue; }
+    if (name == "builtin-image") { o.builtin_image = !has_value || value == "true"; continue; }
     if (name == "help") {
       std::fputs(agent_usage(), stdout);
       return 0;
