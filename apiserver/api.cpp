@@ -35,8 +35,6 @@ namespace {
 
 constexpr int kMaxConflictRetries = 16;
 
-std::string group_resource(const KindInfo& i) { return i.group.empty() ? i.plural : i.plural + "." + i.group; }
-
 json object_response_body(const ResourceRequest& rr, const json& stored) {
   return rr.strategy->to_version(stored, rr.version);
 }
