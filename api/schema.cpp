@@ -316,7 +316,12 @@ json zero_of_field(const FieldDef& f, bool& omit) {
 json Schema::zero_object(const GroupVersionKind& gvk) const {
   const KindInfo* k = find_kind(gvk);
   if (!k || !k->type) return json::object();
-  return zero_of_struct(*k->type);
+  // Every create asks for it; a pod's walks hundreds of schema fields, so it is kept.
+  std::string key = gvk.group + "/" + gvk.version + "/" + gvk.kind;
+  std::lock_guard lock(cache_mu_);
+  auto it = zero_cache_.find(key);
+  if (it == zero_cache_.end()) it = zero_cache_.emplace(key, zero_of_struct(*k->type)).first;
+  return it->second;
 }
 
 SchemaPatchMeta Schema::patch_meta(const GroupVersionKind& gvk, std::string_view path) const {

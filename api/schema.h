@@ -149,6 +149,7 @@ class Schema {
   std::map<std::string, std::string> packages_;
   mutable std::mutex cache_mu_;
   mutable std::map<std::string, nlohmann::json> v3_cache_;  // generated documents by "group/version"
+  mutable std::map<std::string, nlohmann::json> zero_cache_;  // zero objects by "group/version/kind"
 };
 
 // Conveniences over Schema::get().
