@@ -16,16 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string url_encode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else out += {'%', kHex[c >> 4], kHex[c & 15]};
-  }
-  return out;
-}
-
 // Relays a followed log: a reader thread waits on the agent's stream and wakes the server's
 // writer, which must never block.
 class LogRelay final : public net::StreamSource {
@@ -116,14 +106,14 @@ net::Response NodeProxy::logs(const json& pod, const json& node, const std::stri
                               const net::Request& request) {
   auto c = client_for(node);
   if (!c) return status_response(c.status());
-  std::string path = "/containerLogs/" + url_encode(at(pod, {"metadata", "namespace"}).get<std::string>()) + "/" +
-                     url_encode(at(pod, {"metadata", "name"}).get<std::string>()) + "/" + url_encode(container);
+  std::string path = "/containerLogs/" + net::url_encode(at(pod, {"metadata", "namespace"}).get<std::string>()) + "/" +
+                     net::url_encode(at(pod, {"metadata", "name"}).get<std::string>()) + "/" + net::url_encode(container);
   std::string query;
   bool follow = false;
   for (const auto& [k, v] : request.query) {
     if (k == "follow" || k == "tailLines" || k == "timestamps" || k == "previous" || k == "sinceSeconds" ||
         k == "sinceTime" || k == "limitBytes") {
-      query += (query.empty() ? "?" : "&") + k + "=" + url_encode(v);
+      query += (query.empty() ? "?" : "&") + k + "=" + net::url_encode(v);
       if (k == "follow" && (v == "true" || v == "1")) follow = true;
     }
   }

@@ -10,23 +10,10 @@ namespace berth::controllers::deployment {
 
 namespace {
 
-bool parse_int(const std::string& s, std::int64_t& out) {
-  if (s.empty()) return false;
-  try {
-    std::size_t used = 0;
-    long long v = std::stoll(s, &used);
-    if (used != s.size()) return false;
-    out = v;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::optional<std::int64_t> int_annotation(const json& obj, const char* name) {
   const json& v = at(obj, {"metadata", "annotations", name});
   std::int64_t out = 0;
-  if (!v.is_string() || !parse_int(v.get<std::string>(), out)) return std::nullopt;
+  if (!v.is_string() || !parse_int64(v.get<std::string>(), out)) return std::nullopt;
   return out;
 }
 
@@ -74,7 +61,7 @@ std::optional<std::int64_t> scaled_value(const json& v, std::int64_t total, bool
     return std::nullopt;
   }
   std::int64_t pct = 0;
-  if (!parse_int(s.substr(0, s.size() - 1), pct)) return std::nullopt;
+  if (!parse_int64(s.substr(0, s.size() - 1), pct)) return std::nullopt;
   if (round_up) return static_cast<std::int64_t>(std::ceil(static_cast<double>(pct) * static_cast<double>(total) / 100.0));
   return static_cast<std::int64_t>(std::floor(static_cast<double>(pct) * static_cast<double>(total) / 100.0));
 }
@@ -283,8 +270,8 @@ bool set_new_rs_annotations(const json& d, json& rs, const std::string& new_revi
   bool had = annotations.contains(kRevisionAnnotation) && annotations[kRevisionAnnotation].is_string();
   std::string old_revision = had ? annotations[kRevisionAnnotation].get<std::string>() : "";
   std::int64_t old_int = 0, new_int = 0;
-  if (!old_revision.empty() && !parse_int(old_revision, old_int)) return false;
-  if (!parse_int(new_revision, new_int)) return false;
+  if (!old_revision.empty() && !parse_int64(old_revision, old_int)) return false;
+  if (!parse_int64(new_revision, new_int)) return false;
   if (old_int < new_int) {
     annotations[kRevisionAnnotation] = new_revision;
     changed = true;

@@ -74,19 +74,6 @@ const json& node_labels(const NodeInfo& node) {
   return l.is_object() ? l : kEmpty;
 }
 
-bool parse_int64(const std::string& s, std::int64_t& out) {
-  if (s.empty()) return false;
-  try {
-    std::size_t used = 0;
-    long long v = std::stoll(s, &used);
-    if (used != s.size()) return false;
-    out = v;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 bool requirement_matches(const json& req, const std::string* value) {
   std::string op = str(at(req, {"operator"}));
   std::vector<std::string> values = string_list(at(req, {"values"}));

@@ -10,6 +10,19 @@
 
 namespace berth::controllers {
 
+bool parse_int64(const std::string& s, std::int64_t& out) {
+  if (s.empty()) return false;
+  try {
+    std::size_t used = 0;
+    long long v = std::stoll(s, &used);
+    if (used != s.size()) return false;
+    out = v;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : std::string(); }
 
 std::int64_t num(const json& v, std::int64_t fallback) {

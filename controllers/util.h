@@ -170,6 +170,9 @@ class Expectations {
 
 // A random lower-case suffix from Kubernetes' name alphabet (no vowels, no look-alikes).
 using api::random_suffix;
+
+// A whole decimal integer (no trailing characters); false otherwise.
+bool parse_int64(const std::string& s, std::int64_t& out);
 std::string random_hex(std::size_t n);
 
 }  // namespace berth::controllers

@@ -65,6 +65,9 @@ using Handler = std::function<Response(Request&)>;
 
 // Percent-decoding for paths and query strings; '+' becomes ' ' in queries only.
 std::string url_decode(std::string_view s, bool query);
+// Percent-encoding of everything but RFC 3986's unreserved characters, for a path segment or
+// a query value.
+std::string url_encode(std::string_view s);
 std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q);
 
 }  // namespace berth::net

@@ -28,6 +28,7 @@
 #include "nodeagent/simulated.h"
 #include "nodeagent/stats.h"
 #include "nodeagent/volumes.h"
+#include "net/http.h"
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.0.0"
@@ -36,19 +37,6 @@
 namespace berth::nodeagent {
 
 namespace {
-
-std::string url_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') out.push_back(static_cast<char>(c));
-    else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 api::Result<client::Config> client_config(const AgentOptions& o) {
   client::Config cfg;
@@ -514,7 +502,7 @@ void AgentImpl::dispatch(const json& pod) {
 }
 
 void AgentImpl::pods_loop() {
-  std::string selector = "fieldSelector=" + url_escape("spec.nodeName=" + o_.node_name);
+  std::string selector = "fieldSelector=" + net::url_encode("spec.nodeName=" + o_.node_name);
   std::string rv;
   bool first = true;
   while (!stopping_) {
@@ -524,7 +512,7 @@ void AgentImpl::pods_loop() {
       bool ok = true;
       do {
         std::string path = "/api/v1/pods?" + selector + "&limit=500";
-        if (!cont.empty()) path += "&continue=" + url_escape(cont);
+        if (!cont.empty()) path += "&continue=" + net::url_encode(cont);
         auto page = client_->get(path);
         if (!page) {
           BERTH_LOGW("listing pods: %s", page.status().message().c_str());

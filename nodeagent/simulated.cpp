@@ -16,6 +16,7 @@
 #include "nodeagent/container_spec.h"
 #include "nodeagent/node_status.h"
 #include "nodeagent/stats.h"
+#include "net/http.h"
 
 namespace berth::nodeagent {
 
@@ -129,19 +130,6 @@ int64_t quantity_or(const std::string& text, bool milli, int64_t fallback) {
   auto q = api::Quantity::parse(text);
   if (!q) return fallback;
   return milli ? q->milli_value() : q->value();
-}
-
-std::string url_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') out.push_back(static_cast<char>(c));
-    else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
 }
 
 class Fleet final : public SimulatedFleet {
@@ -604,7 +592,7 @@ class Fleet final : public SimulatedFleet {
   void ready_push(Task t) { enqueue(std::move(t)); }
 
   void pods_loop() {
-    std::string selector = "fieldSelector=" + url_escape("spec.nodeName!=");
+    std::string selector = "fieldSelector=" + net::url_encode("spec.nodeName!=");
     std::string rv;
     while (!stopping_) {
       if (rv.empty()) {
@@ -615,7 +603,7 @@ class Fleet final : public SimulatedFleet {
         std::size_t count = 0;
         do {
           std::string path = "/api/v1/pods?" + selector + "&limit=500";
-          if (!cont.empty()) path += "&continue=" + url_escape(cont);
+          if (!cont.empty()) path += "&continue=" + net::url_encode(cont);
           auto page = client_->get(path);
           if (!page && page.status().reason() == api::Reason::BadRequest && !selector.empty()) {
             selector.clear();  // no field selector support: filter everything here
