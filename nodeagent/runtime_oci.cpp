@@ -381,6 +381,12 @@ class OciRuntime final : public Runtime {
       info.state = meta.contains("startedAt") ? ContainerInfo::State::Running : ContainerInfo::State::Created;
       return info;
     }
+    // The shim may have written its exit file and exited between the two looks above.
+    if (auto e = read_exit(id, meta)) {
+      info.state = ContainerInfo::State::Stopped;
+      info.exit = e;
+      return info;
+    }
     // The shim is gone without an exit file (killed, or the machine rebooted): ask the runtime.
     auto r = run_command(cmd({"state", id}), "", std::chrono::seconds(30));
     json st = json::parse(r.out, nullptr, false);
