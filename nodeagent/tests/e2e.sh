@@ -13,6 +13,8 @@ PORT=${PORT:-17643}
 AGENT_PORT=${AGENT_PORT:-10350}
 WORK=${WORK:-$(mktemp -d /tmp/berth-e2e-XXXXXX)}
 REGISTRY=127.0.0.1:5000
+BRIDGE=${BRIDGE:-berthe2e0}
+POD_CIDR=${POD_CIDR:-10.77.0.0/24}
 NODE=e2e-node
 PASS=0
 FAIL=0
@@ -57,7 +59,7 @@ cleanup() {
   [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null
   [ -n "${REGISTRY_PID:-}" ] && kill "$REGISTRY_PID" 2>/dev/null
   wait 2>/dev/null
-  ip link del berthe2e0 2>/dev/null
+  ip link del "$BRIDGE" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -96,7 +98,7 @@ wait_for 20 kubectl get ns default >/dev/null || { echo "the server does not ans
 $BERTH_AGENT --server "https://127.0.0.1:$PORT" --token-file "$WORK/server/node-token" \
   --ca-file "$WORK/server/pki/ca.crt" --ca-key-file "$WORK/server/pki/ca.key" --node-name "$NODE" \
   --data-dir "$WORK/agent" --runtime "$RUNTIME" --insecure-registry "$REGISTRY" \
-  --listen "127.0.0.1:$AGENT_PORT" --node-ip 127.0.0.1 --pod-cidr 10.77.0.0/24 --bridge berthe2e0 >"$WORK/agent.log" 2>&1 &
+  --listen "127.0.0.1:$AGENT_PORT" --node-ip 127.0.0.1 --pod-cidr "$POD_CIDR" --bridge "$BRIDGE" >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 
 PKI="$WORK/server/pki"
@@ -171,7 +173,7 @@ wait "$AGENT_PID" 2>/dev/null
 $BERTH_AGENT --server "https://127.0.0.1:$PORT" --token-file "$WORK/server/node-token" \
   --ca-file "$WORK/server/pki/ca.crt" --ca-key-file "$WORK/server/pki/ca.key" --node-name "$NODE" \
   --data-dir "$WORK/agent" --runtime "$RUNTIME" --insecure-registry "$REGISTRY" \
-  --listen "127.0.0.1:$AGENT_PORT" --node-ip 127.0.0.1 --pod-cidr 10.77.0.0/24 --bridge berthe2e0 >>"$WORK/agent.log" 2>&1 &
+  --listen "127.0.0.1:$AGENT_PORT" --node-ip 127.0.0.1 --pod-cidr "$POD_CIDR" --bridge "$BRIDGE" >>"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 sleep 5
 adopted() {
@@ -193,7 +195,7 @@ UIDS=$(kubectl get pod e2e-hello e2e-crash e2e-done -o jsonpath='{.items[*].meta
 kubectl delete pod e2e-hello e2e-crash e2e-done --wait=true --timeout=60s >/dev/null 2>&1
 pods_gone() { ! kubectl get pod e2e-hello e2e-crash e2e-done 2>/dev/null | grep -q e2e; }
 no_netns() { for u in $UIDS; do ! ip netns list | grep -q "berth-$u" || return 1; done; }
-no_veth_on_bridge() { [ -z "$(ip -o link show master berthe2e0 2>/dev/null)" ]; }
+no_veth_on_bridge() { [ -z "$(ip -o link show master "$BRIDGE" 2>/dev/null)" ]; }
 no_process() { ! pgrep -f "__shim .*$WORK/agent" >/dev/null; }
 no_mount() { ! grep -q "$WORK/agent" /proc/self/mountinfo; }
 no_cgroup() { for u in $UIDS; do ! find /sys/fs/cgroup -maxdepth 6 -path '*berth/kubepods*' -name "pod$u" | grep -q . || return 1; done; }
