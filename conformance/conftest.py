@@ -11,7 +11,7 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BERTH = os.path.join(ROOT, "build", "berth")
+BERTH = os.environ.get("BERTH", os.path.join(ROOT, "build", "berth"))
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 
 

@@ -12,8 +12,8 @@
 namespace berth::controllers {
 
 const std::set<std::string>& all_controllers() {
-  static const std::set<std::string> k = {"replicaset", "deployment", "garbagecollector",
-                                          "namespace",  "nodelifecycle", "scheduler"};
+  static const std::set<std::string> k = {"replicaset", "deployment",    "garbagecollector", "namespace",
+                                          "nodelifecycle", "podgc", "scheduler"};
   return k;
 }
 
@@ -27,6 +27,7 @@ api::Result<std::set<std::string>> parse_controllers(const std::string& spec) {
       {"namespace-controller", "namespace"},
       {"node-lifecycle-controller", "nodelifecycle"},
       {"taint-eviction-controller", "nodelifecycle"},
+      {"pod-garbage-collector-controller", "podgc"},
       {"kube-scheduler", "scheduler"},
       {"default-scheduler", "scheduler"},
   };
@@ -118,6 +119,7 @@ class ManagerImpl final : public Manager {
           {"garbagecollector", new_garbage_collector}, {"namespace", new_namespace_controller},
           {"nodelifecycle", new_node_lifecycle_controller}, {"replicaset", new_replicaset_controller},
           {"deployment", new_deployment_controller},   {"scheduler", new_scheduler},
+          {"podgc", new_pod_gc},
       };
       std::string names;
       for (const auto& [name, make] : kFactories) {

@@ -48,11 +48,18 @@ struct ControllerOptions {
   // The scheduler's percentageOfNodesToScore; 0 picks Kubernetes' adaptive value.
   int percentage_of_nodes_to_score = 0;
 
+  // Pod GC: terminated pods kept before the oldest are deleted (0: never), how often it looks,
+  // and how long a node missing from the cache waits before its pods count as orphaned
+  // (kube-controller-manager's --terminated-pod-gc-threshold, and its fixed 20 s and 40 s).
+  int terminated_pod_gc_threshold = 12500;
+  std::chrono::milliseconds pod_gc_period{20000};
+  std::chrono::milliseconds pod_gc_quarantine{40000};
+
   static std::set<std::string> default_controllers();
 };
 
 // Every controller name Berth knows: replicaset, deployment, garbagecollector, namespace,
-// nodelifecycle, scheduler.
+// nodelifecycle, podgc, scheduler.
 const std::set<std::string>& all_controllers();
 
 // --controllers: a comma-separated list as kube-controller-manager reads it: names enable,

@@ -10,8 +10,11 @@ namespace berth::controllers {
 
 const char* const kControllerFlagsHelp =
     "    --controllers LIST      controllers to run: *, names, -name to disable (default *):\n"
-    "                            replicaset, deployment, garbagecollector, namespace, nodelifecycle, scheduler\n"
+    "                            replicaset, deployment, garbagecollector, namespace, nodelifecycle, podgc,\n"
+    "                            scheduler\n"
     "    --node-monitor-grace-period D   silence before a node is Ready=Unknown (default 50s)\n"
+    "    --terminated-pod-gc-threshold N terminated pods kept before pod GC deletes the oldest\n"
+    "                            (default 12500; 0 keeps them all)\n"
     "    --leader-elect BOOL     run the controllers only while holding the lease\n"
     "                            kube-system/berth-controller-manager (default true)\n";
 
@@ -67,6 +70,8 @@ api::Result<ControllerOptions> options_from_flags(
       {"leader-elect-lease-duration", [&](auto d) { o.leader_election.lease_duration = d; }},
       {"leader-elect-renew-deadline", [&](auto d) { o.leader_election.renew_deadline = d; }},
       {"leader-elect-retry-period", [&](auto d) { o.leader_election.retry_period = d; }},
+      {"pod-gc-period", [&](auto d) { o.pod_gc_period = d; }},
+      {"pod-gc-quarantine", [&](auto d) { o.pod_gc_quarantine = d; }},
   };
   for (const auto& f : durations) {
     auto v = flag(f.name);
@@ -92,6 +97,13 @@ api::Result<ControllerOptions> options_from_flags(
                           {"concurrent-deployment-syncs", &o.deployment_workers},
                           {"concurrent-gc-syncs", &o.gc_workers},
                           {"concurrent-namespace-syncs", &o.namespace_workers}};
+  if (auto v = flag("terminated-pod-gc-threshold")) {
+    char* end = nullptr;
+    long n = std::strtol(v->c_str(), &end, 10);
+    if (v->empty() || !end || *end != '\0' || n < 0 || n > 1000000000)
+      return bad("terminated-pod-gc-threshold", "wants a number, 0 or more");
+    o.terminated_pod_gc_threshold = static_cast<int>(n);
+  }
   for (const auto& f : ints) {
     auto v = flag(f.name);
     if (!v) continue;

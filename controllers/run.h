@@ -23,6 +23,10 @@ namespace berth::controllers {
 //   --leader-elect-lease-duration D    (15s)   --leader-elect-renew-deadline D (10s)
 //   --leader-elect-retry-period D      (2s)    --leader-elect-resource-name N (berth-controller-manager)
 //   --leader-elect-resource-namespace N (kube-system)
+//   --terminated-pod-gc-threshold N (12500; 0 turns that part of pod GC off)
+//   --pod-gc-period D (20s)  --pod-gc-quarantine D (40s)   Berth's own, for tests: kube-controller-
+//       manager has them fixed (how often pod GC runs; how long a node missing from the cache
+//       waits before its pods are orphans)
 //   --concurrent-replicaset-syncs N (5)  --concurrent-deployment-syncs N (5)
 //   --concurrent-gc-syncs N (20)         --concurrent-namespace-syncs N (10)
 // Durations are Go durations ("50s", "1m30s", "500ms") or plain seconds ("50"). Errors are

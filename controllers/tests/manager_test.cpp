@@ -57,6 +57,9 @@ TEST_CASE("--controllers as kube-controller-manager reads it") {
   REQUIRE(none);
   CHECK(none->empty());
   CHECK(ControllerOptions{}.enabled == all_controllers());
+  auto podgc = parse_controllers("pod-garbage-collector-controller");
+  REQUIRE(podgc);
+  CHECK(*podgc == std::set<std::string>{"podgc"});
 }
 
 TEST_CASE("one leader at a time; a stopping leader hands over") {
@@ -144,6 +147,15 @@ TEST_CASE("controller flags") {
   CHECK_FALSE(o->leader_elect);
   CHECK(o->gc_workers == 4);
   CHECK(o->leader_election.retry_period == std::chrono::milliseconds(500));
+  CHECK(defaults->terminated_pod_gc_threshold == 12500);
+  flags = {{"terminated-pod-gc-threshold", "0"}, {"pod-gc-period", "500ms"}, {"pod-gc-quarantine", "2s"}};
+  o = options_from_flags(reader);
+  REQUIRE(o);
+  CHECK(o->terminated_pod_gc_threshold == 0);
+  CHECK(o->pod_gc_period == std::chrono::milliseconds(500));
+  CHECK(o->pod_gc_quarantine == std::chrono::milliseconds(2000));
+  flags = {{"terminated-pod-gc-threshold", "-1"}};
+  CHECK_FALSE(options_from_flags(reader));
   flags = {{"node-monitor-grace-period", "soon"}};
   auto bad = options_from_flags(reader);
   CHECK_FALSE(bad);

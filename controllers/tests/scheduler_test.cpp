@@ -231,3 +231,109 @@ TEST_CASE("how many feasible nodes to find") {
   CHECK(num_feasible_nodes_to_find(5000, 100) == 5000);
   CHECK(num_feasible_nodes_to_find(5000, 1) == 100);
 }
+
+// ---- the scheduler against a fake API: bindings in flight together, assumptions kept right ----
+
+#include <atomic>
+#include <thread>
+
+#include "controllers/controller.h"
+#include "controllers/tests/fake_api.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using berth::controllers::testing::FakeApi;
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds timeout = 10000ms) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return f();
+}
+
+}  // namespace
+
+TEST_CASE("bindings run concurrently; a failed binding's assumption is forgotten and the pod retried") {
+  auto api = std::make_shared<FakeApi>();
+  api->put("nodes", make_node("n1", "1", "8Gi"));  // room for exactly ten pods of 100m
+  for (int i = 0; i < 10; ++i) api->put("pods", make_pod("p-" + std::to_string(i), "100m"));
+
+  std::atomic<int> in_flight{0}, max_in_flight{0}, failures{0};
+  api->intercept = [&](const std::string& method, const std::string& path) -> std::optional<berth::client::Response> {
+    if (method != "POST" || path.find("/binding") == std::string::npos) return std::nullopt;
+    int now = ++in_flight;
+    for (int m = max_in_flight.load(); now > m && !max_in_flight.compare_exchange_weak(m, now);) {
+    }
+    std::this_thread::sleep_for(100ms);  // a slow server: a scheduler waiting for each would take 1 s
+    --in_flight;
+    std::string name = path.substr(0, path.rfind("/binding"));
+    name = name.substr(name.rfind('/') + 1);
+    berth::client::Response r;
+    if (name == "p-3" && failures++ == 0) {  // the first attempt fails as a server error would
+      r.status = 500;
+      r.body = json{{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"}, {"reason", "InternalError"},
+                    {"message", "etcdserver: request timed out"}, {"code", 500}}.dump();
+      return r;
+    }
+    json pod;
+    {
+      std::lock_guard lock(api->mu);
+      pod = api->objects.at(FakeApi::key("pods", "default", name));
+    }
+    pod["spec"]["nodeName"] = "n1";
+    api->put("pods", pod);
+    r.status = 201;
+    r.body = json{{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Success"}, {"code", 201}}.dump();
+    return r;
+  };
+
+  ControllerOptions options;
+  InformerFactory informers(api);
+  EventSink events(api, 1);
+  Executor executor(4);
+  Context ctx{api, informers, events, executor, options};
+  auto scheduler = new_scheduler(ctx);
+  informers.start();
+  REQUIRE(informers.wait_synced(5000ms));
+  auto started = std::chrono::steady_clock::now();
+  scheduler->start();
+
+  auto bound = [&] {
+    std::lock_guard lock(api->mu);
+    int n = 0;
+    for (const auto& [k, obj] : api->objects)
+      if (k.rfind("pods/", 0) == 0 && !str(at(obj, {"spec", "nodeName"})).empty()) ++n;
+    return n;
+  };
+  REQUIRE(eventually([&] { return bound() == 10; }));
+  CHECK(max_in_flight.load() >= 5);
+  CHECK(failures.load() == 2);  // p-3 failed once, then was bound
+  // Nine pods at 100 ms each plus a retry after a one-second backoff: far less than one at a time.
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+
+  // The node is full: had the failed attempt's assumption stayed, p-3 would have been counted
+  // twice and one of the ten would not have fitted. An eleventh does not fit.
+  api->put("pods", make_pod("p-10", "100m"));
+  std::this_thread::sleep_for(500ms);
+  CHECK(bound() == 10);
+  {
+    std::lock_guard lock(api->mu);
+    CHECK(str(at(api->objects.at(FakeApi::key("pods", "default", "p-10")), {"spec", "nodeName"})).empty());
+  }
+  // Deleting a bound pod frees its room.
+  api->erase("pods", "default", "p-0");
+  REQUIRE(eventually([&] { return bound() == 10; }));
+  {
+    std::lock_guard lock(api->mu);
+    CHECK(str(at(api->objects.at(FakeApi::key("pods", "default", "p-10")), {"spec", "nodeName"})) == "n1");
+  }
+
+  informers.stop();
+  scheduler->stop();
+  executor.stop();
+  events.stop();
+}
