@@ -163,4 +163,9 @@ api::Result<json> Client::remove(const std::string& path, const json& options) {
   return json_answer(request("DELETE", path, *body));
 }
 
+api::Result<Upgraded> Client::upgrade(const std::string& method, const std::string& path,
+                                      const std::vector<std::pair<std::string, std::string>>&) {
+  return api::Status(api::Reason::MethodNotAllowed, method + " " + path + ": this client cannot upgrade connections");
+}
+
 }  // namespace berth::client

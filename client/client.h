@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/status.h"
+#include "net/http.h"
 
 namespace berth::client {
 
@@ -55,6 +56,13 @@ class ByteStream {
   virtual void close() = 0;
 };
 
+// The answer to an Upgrade request: on 101 the connection, as a tunnel that relays bytes both
+// ways once started (net::Response::Upgrade::Raw); any other answer as it came, body read.
+struct Upgraded {
+  Response response;
+  std::shared_ptr<net::Tunnel> tunnel;  // set on 101
+};
+
 class Client {
  public:
   static api::Result<std::unique_ptr<Client>> create(Config config);
@@ -84,6 +92,11 @@ class Client {
   // A GET whose body is read as it arrives (path with its query, used as given). A non-200
   // answer becomes its Status.
   virtual api::Result<std::unique_ptr<ByteStream>> stream(const std::string& path) = 0;
+
+  // Sends method path on a new connection with the given headers (Connection: Upgrade,
+  // Upgrade, Sec-WebSocket-* as the caller relays them) and waits for the answer's headers.
+  virtual api::Result<Upgraded> upgrade(const std::string& method, const std::string& path,
+                                        const std::vector<std::pair<std::string, std::string>>& headers);
 };
 
 // The Status a failed answer carries (its metav1.Status body, or one made from the code).

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,8 +18,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <thread>
 #include <limits>
 #include <mutex>
 
@@ -278,6 +282,117 @@ class WatchImpl final : public WatchStream, public ByteStream {
   std::optional<Status> failed_;
 };
 
+// An upgraded connection as a net::Tunnel: a thread of its own runs the connection's
+// io_context, reading into a buffer the server side polls and writing what the server side
+// receives, so neither side's io threads ever wait on the other.
+class UpgradedTunnel final : public net::Tunnel {
+ public:
+  UpgradedTunnel(std::unique_ptr<Conn> conn) : conn_(std::move(conn)), guard_(conn_->ioc.get_executor()) {
+    // Bytes that came right behind the 101 (a WebSocket's first messages) come first.
+    if (conn_->buffer.size() > 0) {
+      in_ = beast::buffers_to_string(conn_->buffer.data());
+      conn_->buffer.consume(conn_->buffer.size());
+    }
+  }
+  ~UpgradedTunnel() override { stop(); }
+
+  void start(std::function<void()> wake) override {
+    {
+      std::lock_guard lock(mu_);
+      wake_ = std::move(wake);
+    }
+    conn_->tcp().expires_never();
+    conn_->ioc.restart();
+    asio::post(conn_->ioc, [this] { read_more(); });
+    thread_ = std::thread([this] { conn_->ioc.run(); });
+  }
+
+  void receive(std::string data) override {
+    asio::post(conn_->ioc, [this, data = std::move(data)]() mutable {
+      out_.push_back(std::move(data));
+      if (!writing_) write_more();
+    });
+  }
+
+  State poll(std::vector<std::string>& out) override {
+    std::lock_guard lock(mu_);
+    if (!in_.empty()) out.push_back(std::move(in_));
+    in_.clear();
+    return ended_ ? State::Done : State::Wait;
+  }
+
+  void client_closed() override {
+    asio::post(conn_->ioc, [this] {
+      client_gone_ = true;
+      if (!writing_) finish();
+    });
+  }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    if (thread_.joinable()) {
+      asio::post(conn_->ioc, [this] {
+        error_code ec;
+        conn_->tcp().socket().close(ec);
+        guard_.reset();
+      });
+      thread_.join();
+    }
+  }
+
+ private:
+  void read_more() {
+    conn_->stream.async_read_some(asio::buffer(chunk_), [this](error_code ec, std::size_t n) {
+      std::function<void()> wake;
+      {
+        std::lock_guard lock(mu_);
+        in_.append(chunk_.data(), n);
+        if (ec) ended_ = true;
+        wake = wake_;
+      }
+      if (wake) wake();
+      if (!ec) read_more();
+    });
+  }
+
+  void write_more() {
+    if (out_.empty()) {
+      writing_ = false;
+      if (client_gone_) finish();
+      return;
+    }
+    writing_ = true;
+    asio::async_write(conn_->stream, asio::buffer(out_.front()), [this](error_code ec, std::size_t) {
+      out_.pop_front();
+      if (ec) {
+        out_.clear();
+        writing_ = false;
+        return;
+      }
+      write_more();
+    });
+  }
+
+  // The client side is gone: so is this connection (its reader then ends the tunnel).
+  void finish() {
+    error_code ec;
+    conn_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    conn_->tcp().socket().close(ec);
+  }
+
+  std::unique_ptr<Conn> conn_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+  std::array<char, 16 * 1024> chunk_{};
+  std::deque<std::string> out_;  // io thread only
+  bool writing_ = false, client_gone_ = false;
+  std::mutex mu_;
+  std::string in_;
+  bool ended_ = false;
+  std::function<void()> wake_;
+  std::atomic<bool> stopped_{false};
+};
+
 class HttpsClient final : public Client {
  public:
   HttpsClient(Config config, Endpoint endpoint)
@@ -378,6 +493,44 @@ class HttpsClient final : public Client {
     auto opened = open_stream(path, "GET " + endpoint_.base + path);
     if (!opened) return opened.take_status();
     return std::unique_ptr<ByteStream>(std::move(*opened));
+  }
+
+  api::Result<Upgraded> upgrade(const std::string& method, const std::string& path,
+                                const std::vector<std::pair<std::string, std::string>>& headers) override {
+    const std::string what = method + " " + endpoint_.base + path;
+    if (path.empty() || path.front() != '/') return Status(Reason::BadRequest, what + ": the path must start with /");
+    const auto deadline = Clock::now() + config_.timeout;
+    auto conn = connect(deadline, what);
+    if (!conn) return conn.take_status();
+    Conn& c = **conn;
+    auto req = make_request(method, path, "", "", headers);
+    req.keep_alive(true);
+    for (const auto& [name, value] : headers) req.set(name, value);  // keep_alive rewrote Connection
+    c.tcp().expires_at(deadline);
+    error_code ec = c.run([&](auto handler) { http::async_write(c.stream, req, std::move(handler)); });
+    if (ec) return transport_error(what, ec);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1024 * 1024);
+    parser.header_limit(kHeaderLimit);
+    ec = c.run([&](auto handler) { http::async_read_header(c.stream, c.buffer, parser, std::move(handler)); });
+    if (ec) return transport_error(what, ec);
+    Upgraded out;
+    out.response.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      std::string name(field.name_string());
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      out.response.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    if (out.response.status == 101) {
+      out.tunnel = std::make_shared<UpgradedTunnel>(std::move(*conn));
+      return out;
+    }
+    if (!parser.is_done()) {
+      ec = c.run([&](auto handler) { http::async_read(c.stream, c.buffer, parser, std::move(handler)); });
+      if (ec && !connection_closed(ec)) return transport_error(what, ec);
+    }
+    out.response.body = std::move(parser.get().body());
+    return out;
   }
 
  private:

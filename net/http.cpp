@@ -86,4 +86,49 @@ std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q)
   return out;
 }
 
+namespace {
+
+// The comma-separated tokens of every instance of a header, trimmed, lower-cased when asked.
+std::vector<std::string> header_tokens(const Request& request, std::string_view name, bool lower) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : request.headers) {
+    if (k != name) continue;
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string_view token = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (token.empty()) continue;
+      std::string t(token);
+      if (lower)
+        for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+bool has_token(const std::vector<std::string>& tokens, std::string_view t) {
+  for (const auto& x : tokens)
+    if (x == t) return true;
+  return false;
+}
+
+}  // namespace
+
+bool is_upgrade(const Request& request) {
+  return has_token(header_tokens(request, "connection", true), "upgrade") && request.header("upgrade");
+}
+
+bool is_websocket_upgrade(const Request& request) {
+  return has_token(header_tokens(request, "connection", true), "upgrade") &&
+         has_token(header_tokens(request, "upgrade", true), "websocket");
+}
+
+std::vector<std::string> websocket_protocols(const Request& request) {
+  return header_tokens(request, "sec-websocket-protocol", false);
+}
+
 }  // namespace berth::net

@@ -21,6 +21,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -32,6 +34,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
 using error_code = boost::system::error_code;
@@ -131,6 +134,7 @@ class ServerImpl final : public HttpsServer {
         std::lock_guard lock(streams_mu_);
         stopping_ = true;
         for (auto& s : streams_) s->stop();
+        for (auto& t : tunnels_) t->stop();
       }
       ioc_.stop();
       for (auto& t : threads_) t.join();
@@ -252,6 +256,198 @@ class ServerImpl final : public HttpsServer {
     co_return !ec;
   }
 
+  // Keeps a tunnel in the set stop() ends, and stops it when its connection ends.
+  struct TunnelRegistration {
+    ServerImpl* self;
+    std::shared_ptr<Tunnel> tunnel;
+    bool active = false;
+    TunnelRegistration(ServerImpl* s, std::shared_ptr<Tunnel> t) : self(s), tunnel(std::move(t)) {
+      std::lock_guard lock(self->streams_mu_);
+      if (self->stopping_) return;
+      self->tunnels_.insert(tunnel);
+      active = true;
+    }
+    ~TunnelRegistration() {
+      tunnel->stop();
+      if (active) {
+        std::lock_guard lock(self->streams_mu_);
+        self->tunnels_.erase(tunnel);
+      }
+    }
+  };
+
+  // Sends what the tunnel produces until it is done or a write fails; send(out) writes one
+  // chunk or message. wake and pending are the tunnel's wake-up, as in write_stream.
+  template <class Send>
+  asio::awaitable<bool> pump_out(Tunnel& tunnel, std::shared_ptr<asio::steady_timer> timer,
+                                 std::shared_ptr<std::atomic<bool>> pending, Send send) {
+    std::vector<std::string> out;
+    for (;;) {
+      pending->store(false);
+      auto state = tunnel.poll(out);
+      for (auto& piece : out)
+        if (!co_await send(piece)) co_return false;
+      out.clear();
+      if (state == Tunnel::State::Done) co_return true;
+      if (state == Tunnel::State::More || pending->load()) continue;
+      error_code ec;
+      timer->expires_after(options_.stream_poll);
+      co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+
+  // After the client sent something (or closed), the tunnel is polled at once: what it
+  // received may have an answer ready.
+  static void nudge(asio::steady_timer& timer, std::atomic<bool>& pending) {
+    pending.store(true);
+    timer.cancel();
+  }
+
+  // Waits until the reader is over (it refers to the session's stream); whoever sets
+  // *done cancels the timer. A client that has not closed after two seconds is cut off.
+  template <class Stream>
+  static asio::awaitable<void> wait_reader(Stream& stream, std::shared_ptr<asio::steady_timer> timer,
+                                           std::shared_ptr<bool> done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    bool cut = false;
+    while (!*done) {
+      error_code ec;
+      if (!cut && std::chrono::steady_clock::now() >= deadline) {
+        beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(stream).socket().cancel(ec);
+        cut = true;
+      }
+      timer->expires_after(std::chrono::milliseconds(cut ? 100 : 500));
+      co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+
+  // After a relayed 101: bytes both ways until the tunnel is done (the other server closed)
+  // and the client has closed too, or two seconds after the tunnel is done.
+  template <class Stream>
+  asio::awaitable<void> run_raw_tunnel(Stream& stream, beast::flat_buffer& buffer, Response& r, unsigned version) {
+    TunnelRegistration registration(this, r.tunnel);
+    if (!registration.active) co_return;
+    Tunnel& tunnel = *r.tunnel;
+    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    http::response_serializer<http::empty_body> serializer{res};
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    co_await http::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    beast::get_lowest_layer(stream).expires_never();
+
+    auto executor = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(executor);
+    auto pending = std::make_shared<std::atomic<bool>>(false);
+    tunnel.start([timer, pending, executor] {
+      pending->store(true);
+      asio::post(executor, [timer] { timer->cancel(); });
+    });
+    // Bytes the client sent right behind its request are the tunnel's too.
+    if (buffer.size() > 0) {
+      tunnel.receive(beast::buffers_to_string(buffer.data()));
+      buffer.consume(buffer.size());
+      pending->store(true);
+    }
+
+    auto reader_timer = std::make_shared<asio::steady_timer>(executor);
+    auto reader_done = std::make_shared<bool>(false);
+    auto tunnel_ptr = r.tunnel;
+    asio::co_spawn(
+        executor,
+        [&stream, tunnel_ptr, reader_timer, reader_done, timer, pending]() -> asio::awaitable<void> {
+          std::string chunk(16 * 1024, '\0');
+          for (;;) {
+            error_code rec;
+            std::size_t n = co_await stream.async_read_some(asio::buffer(chunk), asio::redirect_error(use_awaitable, rec));
+            if (n > 0) tunnel_ptr->receive(chunk.substr(0, n));
+            if (rec) break;
+            nudge(*timer, *pending);
+          }
+          tunnel_ptr->client_closed();
+          nudge(*timer, *pending);
+          *reader_done = true;
+          reader_timer->cancel();
+        },
+        asio::detached);
+
+    co_await pump_out(tunnel, timer, pending, [&](std::string& piece) -> asio::awaitable<bool> {
+      error_code wec;
+      co_await asio::async_write(stream, asio::buffer(piece), asio::redirect_error(use_awaitable, wec));
+      co_return !wec;
+    });
+    // The other end is gone: so is this connection, once the client has had a moment to
+    // see the end (a relayed WebSocket close) and close too.
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_await wait_reader(stream, reader_timer, reader_done);
+  }
+
+  // A WebSocket: the handshake with the handler's headers in the 101, then whole binary
+  // messages both ways; a normal close once the tunnel is done.
+  template <class Stream>
+  asio::awaitable<void> run_websocket(Stream& stream, http::request<http::string_body>& msg, Response& r) {
+    TunnelRegistration registration(this, r.tunnel);
+    if (!registration.active) co_return;
+    Tunnel& tunnel = *r.tunnel;
+    beast::get_lowest_layer(stream).expires_never();
+    websocket::stream<Stream&> ws(stream);
+    websocket::stream_base::timeout limits{};
+    limits.handshake_timeout = options_.handshake_timeout;  // opening and closing handshakes
+    limits.idle_timeout = websocket::stream_base::none();   // exec sessions may sit idle
+    limits.keep_alive_pings = false;
+    ws.set_option(limits);
+    auto headers = r.headers;
+    ws.set_option(websocket::stream_base::decorator([headers](websocket::response_type& res) {
+      for (const auto& [k, v] : headers) res.set(k, v);
+    }));
+    ws.binary(true);
+    error_code ec;
+    co_await ws.async_accept(msg, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;  // Beast has answered 400
+
+    auto executor = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(executor);
+    auto pending = std::make_shared<std::atomic<bool>>(false);
+    tunnel.start([timer, pending, executor] {
+      pending->store(true);
+      asio::post(executor, [timer] { timer->cancel(); });
+    });
+
+    auto reader_timer = std::make_shared<asio::steady_timer>(executor);
+    auto reader_done = std::make_shared<bool>(false);
+    auto tunnel_ptr = r.tunnel;
+    asio::co_spawn(
+        executor,
+        [&ws, tunnel_ptr, reader_timer, reader_done, timer, pending]() -> asio::awaitable<void> {
+          for (;;) {
+            beast::flat_buffer message;
+            error_code rec;
+            co_await ws.async_read(message, asio::redirect_error(use_awaitable, rec));
+            if (rec) break;
+            tunnel_ptr->receive(beast::buffers_to_string(message.data()));
+            nudge(*timer, *pending);
+          }
+          tunnel_ptr->client_closed();
+          nudge(*timer, *pending);
+          *reader_done = true;
+          reader_timer->cancel();
+        },
+        asio::detached);
+
+    bool finished = co_await pump_out(tunnel, timer, pending, [&](std::string& piece) -> asio::awaitable<bool> {
+      error_code wec;
+      co_await ws.async_write(asio::buffer(piece), asio::redirect_error(use_awaitable, wec));
+      co_return !wec;
+    });
+    if (finished && !*reader_done) {
+      // The close handshake: the reader sees the client's close frame and ends.
+      co_await ws.async_close(websocket::close_code::normal, asio::redirect_error(use_awaitable, ec));
+    }
+    co_await wait_reader(stream, reader_timer, reader_done);
+  }
+
   asio::awaitable<void> session(tcp::socket socket) {
     error_code ec;
     tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -306,6 +502,14 @@ class ServerImpl final : public HttpsServer {
           },
           use_awaitable);
 
+      if (response.tunnel && response.upgrade == Response::Upgrade::WebSocket) {
+        co_await run_websocket(stream, msg, response);
+        co_return;  // the close handshake ended the connection
+      }
+      if (response.tunnel && response.upgrade == Response::Upgrade::Raw && response.status == 101) {
+        co_await run_raw_tunnel(stream, buffer, response, version);
+        co_return;  // the tunnel owned the connection to its end
+      }
       bool ok = response.stream ? co_await write_stream(stream, response, version, keep_alive)
                                 : co_await write_plain(stream, response, version, keep_alive,
                                                        request.method == "HEAD");
@@ -322,6 +526,7 @@ class ServerImpl final : public HttpsServer {
   std::mutex streams_mu_;
   bool stopping_ = false;
   std::set<std::shared_ptr<StreamSource>> streams_;
+  std::set<std::shared_ptr<Tunnel>> tunnels_;
   asio::ssl::context ssl_;
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
