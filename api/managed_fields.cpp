@@ -441,6 +441,53 @@ FieldSet fs_rdiff(const FieldSet& a, const FieldSet& b) {
   return r;
 }
 
+// In-place forms of the above for sets the caller owns: a = a - b (fs_diff), a = a - b's
+// members and everything under them (fs_rdiff), a = a + b (fs_union).
+void fs_diff_in(FieldSet& a, const FieldSet& b) {
+  for (auto it = a.ch.begin(); it != a.ch.end();) {
+    auto bt = b.ch.find(it->first);
+    if (bt != b.ch.end()) {
+      fs_diff_in(it->second, bt->second);
+      it->second.member = it->second.member && !bt->second.member;
+      if (!fs_keep(it->second)) {
+        it = a.ch.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+void fs_rdiff_in(FieldSet& a, const FieldSet& b) {
+  for (auto it = a.ch.begin(); it != a.ch.end();) {
+    auto bt = b.ch.find(it->first);
+    if (bt != b.ch.end()) {
+      if (bt->second.member) {
+        it = a.ch.erase(it);
+        continue;
+      }
+      fs_rdiff_in(it->second, bt->second);
+      if (!fs_keep(it->second)) {
+        it = a.ch.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+void fs_union_in(FieldSet& a, FieldSet&& b) {
+  for (auto& [k, v] : b.ch) {
+    auto it = a.ch.find(k);
+    if (it == a.ch.end()) {
+      a.ch.emplace(k, std::move(v));
+    } else {
+      it->second.member = it->second.member || v.member;
+      fs_union_in(it->second, std::move(v));
+    }
+  }
+}
+
 // EnsureNamedFieldsAreMembers: a struct field with owned children is owned itself. Without a
 // schema every object key is taken as a named field.
 FieldSet fs_ensure_named(const FieldSet& a) {
@@ -498,9 +545,9 @@ std::optional<std::string> canonical_pe(const std::string& s, std::string& err) 
     err = "missing colon: " + s;
     return std::nullopt;
   }
+  if (s[0] == 'f') return s;
   std::string body = s.substr(2);
   switch (s[0]) {
-    case 'f': return s;
     case 'v': {
       json v = json::parse(body, nullptr, false);
       if (v.is_discarded()) {
@@ -556,7 +603,7 @@ bool fs_from_json(const json& j, FieldSet& out, std::string& err) {
     if (!err.empty()) return false;
     FieldSet& slot = out.ch[*pe];
     bool m = slot.member || child_member;
-    slot = fs_union(slot, child);
+    fs_union_in(slot, std::move(child));  // in place: a copy at every level was quadratic
     slot.member = m;
   }
   if (out.ch.empty()) member = true;
@@ -745,6 +792,45 @@ void validate(Ctx& ctx, const json& v, const std::string& sp, bool elem, bool al
   }
 }
 
+bool is_container(const json& v) { return v.is_object() || v.is_array(); }
+
+// validate without the error texts: whether it would find nothing (the common case, which then
+// needs no path strings).
+// skip_mf: v is the root, and its metadata.managedFields are left out.
+bool validates(Ctx& ctx, const json& v, const std::string& sp, bool elem, bool allow_dups, bool skip_mf = false) {
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (skip_mf && it.key() == "metadata" && it.value().is_object()) {
+        for (auto m = it.value().begin(); m != it.value().end(); ++m)
+          if (m.key() != "managedFields" && is_container(m.value()) &&
+              !validates(ctx, m.value(), "metadata." + m.key(), false, allow_dups))
+            return false;
+        continue;
+      }
+      // Scalars have nothing to check: no path string for them.
+      if (is_container(it.value()) && !validates(ctx, it.value(), child_sp(sp, it.key()), false, allow_dups))
+        return false;
+    }
+    return true;
+  }
+  if (!v.is_array()) return true;
+  K k = ctx.kind_of(v, sp, elem);
+  if (!is_granular_list(k)) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!validates(ctx, v[i], sp, true, allow_dups)) return false;
+    return true;
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string err;
+    auto pe = item_pe(ctx, v[i], sp, k, err);
+    if (!pe) return false;
+    if (!seen.insert(*pe).second && !allow_dups) return false;
+    if (!validates(ctx, v[i], sp, true, allow_dups)) return false;
+  }
+  return true;
+}
+
 // ToFieldSet: adds v's fields under `node` (the set node at v's path); returns whether v's own
 // path is a member.
 bool to_field_set(Ctx& ctx, const json& v, const std::string& sp, bool elem, FieldSet& node) {
@@ -791,10 +877,41 @@ struct Comparison {
   FieldSet added, removed, modified;
 };
 
-void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool elem, Path& path, Comparison& c);
+// The walk's current path, with each of the three result sets' nodes along it created only
+// when something is inserted at or below it (what fs_insert from the root would create).
+struct CompareCursor {
+  Path path;
+  FieldSet* roots[3];
+  std::vector<FieldSet*> nodes[3];  // nodes[t][i]: the node of path[0..i] in set t, once made
 
-void compare_list_items(Ctx& ctx, const json* l, const json* r, const std::string& sp, K k, Path& path,
-                        Comparison& c) {
+  bool skip_mf = false;  // leave out metadata.managedFields of both objects
+
+  explicit CompareCursor(Comparison& c) : roots{&c.added, &c.removed, &c.modified} {}
+  void push(std::string pe) { path.push_back(std::move(pe)); }
+  void pop() {
+    path.pop_back();
+    for (auto& n : nodes)
+      if (n.size() > path.size()) n.resize(path.size());
+  }
+  void insert(int t) {
+    if (path.empty()) return;
+    auto& n = nodes[t];
+    FieldSet* cur = n.empty() ? roots[t] : n.back();
+    for (size_t i = n.size(); i < path.size(); ++i) {
+      cur = &cur->ch[path[i]];
+      n.push_back(cur);
+    }
+    cur->member = true;
+  }
+};
+constexpr int kAdded = 0, kRemoved = 1, kModified = 2;
+
+// skip_mf: the values are the root's metadata, whose managedFields the walk leaves out (as if
+// removed from both objects beforehand).
+void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool elem, CompareCursor& cur,
+             bool skip_mf = false);
+
+void compare_list_items(Ctx& ctx, const json* l, const json* r, const std::string& sp, K k, CompareCursor& cur) {
   std::vector<std::string> all;
   std::map<std::string, std::vector<const json*>> lv, rv;
   if (l) {
@@ -817,52 +934,75 @@ void compare_list_items(Ctx& ctx, const json* l, const json* r, const std::strin
       list.push_back(&item);
     }
   }
+  static const std::vector<const json*> none;
   for (const auto& pe : all) {
-    const auto& ll = lv[pe];
-    const auto& rl = rv[pe];
-    path.push_back(pe);
+    auto li = lv.find(pe);
+    auto ri = rv.find(pe);
+    const auto& ll = li == lv.end() ? none : li->second;
+    const auto& rl = ri == rv.end() ? none : ri->second;
+    cur.push(pe);
     if (ll.size() <= 1 && rl.size() <= 1) {
-      compare(ctx, ll.empty() ? nullptr : ll[0], rl.empty() ? nullptr : rl[0], sp, true, path, c);
+      compare(ctx, ll.empty() ? nullptr : ll[0], rl.empty() ? nullptr : rl[0], sp, true, cur);
     } else if (ll.size() >= 2 && rl.size() >= 2) {
       bool eq = ll.size() == rl.size();
       for (size_t i = 0; eq && i < ll.size(); ++i) eq = *ll[i] == *rl[i];
-      if (!eq) fs_insert(c.modified, path);
+      if (!eq) cur.insert(kModified);
     } else if (ll.size() >= 2) {
-      if (!rl.empty()) compare(ctx, nullptr, rl[0], sp, true, path, c);
-      fs_insert(c.removed, path);
+      if (!rl.empty()) compare(ctx, nullptr, rl[0], sp, true, cur);
+      cur.insert(kRemoved);
     } else {
-      if (!ll.empty()) compare(ctx, ll[0], nullptr, sp, true, path, c);
-      fs_insert(c.added, path);
+      if (!ll.empty()) compare(ctx, ll[0], nullptr, sp, true, cur);
+      cur.insert(kAdded);
     }
-    path.pop_back();
+    cur.pop();
   }
 }
 
-void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool elem, Path& path, Comparison& c) {
+void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool elem, CompareCursor& cur,
+             bool skip_mf) {
   K k = ctx.kind_pair(l, r, sp, elem);
   bool leaf = true;
+  bool equal_empty = false;  // both empty objects once managedFields are left out
   if (is_granular_map(k)) {
     const json* lo = l && l->is_object() ? l : nullptr;
     const json* ro = r && r->is_object() ? r : nullptr;
-    if (!((!lo || lo->empty()) && (!ro || ro->empty()))) {
+    auto empty = [&](const json* o) {
+      return !o || o->empty() || (skip_mf && o->size() == 1 && o->contains("managedFields"));
+    };
+    equal_empty = skip_mf && lo && ro && empty(lo) && empty(ro);
+    if (!(empty(lo) && empty(ro))) {
       leaf = false;
-      std::set<std::string> keys;
-      if (lo) for (auto it = lo->begin(); it != lo->end(); ++it) keys.insert(it.key());
-      if (ro) for (auto it = ro->begin(); it != ro->end(); ++it) keys.insert(it.key());
-      for (const auto& key : keys) {
+      // Both objects keep their keys sorted: walk them together, in key order.
+      json::const_iterator li, le, ri, re;
+      if (lo) li = lo->cbegin(), le = lo->cend();
+      if (ro) ri = ro->cbegin(), re = ro->cend();
+      for (;;) {
+        bool lhas = lo && li != le, rhas = ro && ri != re;
+        if (!lhas && !rhas) break;
         const json* lc = nullptr;
         const json* rc = nullptr;
-        if (lo) {
-          auto it = lo->find(key);
-          if (it != lo->end()) lc = &*it;
+        const std::string* key;
+        if (lhas && rhas && li.key() == ri.key()) {
+          key = &li.key();
+          lc = &*li;
+          rc = &*ri;
+        } else if (lhas && (!rhas || li.key() < ri.key())) {
+          key = &li.key();
+          lc = &*li;
+        } else {
+          key = &ri.key();
+          rc = &*ri;
         }
-        if (ro) {
-          auto it = ro->find(key);
-          if (it != ro->end()) rc = &*it;
-        }
-        path.push_back("f:" + key);
-        compare(ctx, lc, rc, child_sp(sp, key), false, path, c);
-        path.pop_back();
+        if (lc) ++li;
+        if (rc) ++ri;
+        if (skip_mf && *key == "managedFields") continue;
+        cur.push("f:" + *key);
+        // The path only types objects and lists: scalars on both sides need none.
+        static const std::string kNoPath;
+        const bool typed = (lc && is_container(*lc)) || (rc && is_container(*rc));
+        compare(ctx, lc, rc, typed ? child_sp(sp, *key) : kNoPath, false, cur,
+                sp.empty() && !elem && *key == "metadata" && cur.skip_mf);
+        cur.pop();
       }
     }
   } else if (is_granular_list(k)) {
@@ -870,23 +1010,25 @@ void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool
     const json* ra = r && r->is_array() ? r : nullptr;
     if (!((!la || la->empty()) && (!ra || ra->empty()))) {
       leaf = false;
-      compare_list_items(ctx, la, ra, sp, k, path, c);
+      compare_list_items(ctx, la, ra, sp, k, cur);
     }
   }
   if (leaf) {
-    if (!l) fs_insert(c.added, path);
-    else if (!r) fs_insert(c.removed, path);
-    else if (*l != *r) fs_insert(c.modified, path);
+    if (!l) cur.insert(kAdded);
+    else if (!r) cur.insert(kRemoved);
+    else if (!equal_empty && *l != *r) cur.insert(kModified);
   } else {
-    if (!l) fs_insert(c.added, path);
-    else if (!r) fs_insert(c.removed, path);
+    if (!l) cur.insert(kAdded);
+    else if (!r) cur.insert(kRemoved);
   }
 }
 
-Comparison compare_objects(Ctx& ctx, const json& l, const json& r) {
+// skip_managed_fields: compare as if both had no metadata.managedFields.
+Comparison compare_objects(Ctx& ctx, const json& l, const json& r, bool skip_managed_fields = false) {
   Comparison c;
-  Path p;
-  compare(ctx, &l, &r, "", false, p, c);
+  CompareCursor cur(c);
+  cur.skip_mf = skip_managed_fields;
+  compare(ctx, &l, &r, "", false, cur);
   return c;
 }
 
@@ -1236,17 +1378,22 @@ struct Conflict {
 
 // Updater.update: other managers lose what changed (conflicts when !force) and what was removed.
 bool smd_update(Ctx& ctx, const json& oldo, const json& newo, Managed& m, const std::string& workflow, bool force,
-                const FieldSet& ignore, Comparison* cmp_out, std::vector<Conflict>* conflicts_out) {
-  Comparison c = compare_objects(ctx, oldo, newo);
-  c.added = fs_rdiff(c.added, ignore);
-  c.modified = fs_rdiff(c.modified, ignore);
-  c.removed = fs_rdiff(c.removed, ignore);
-  FieldSet changed = fs_union(c.modified, c.added);
+                const FieldSet& ignore, Comparison* cmp_out, std::vector<Conflict>* conflicts_out,
+                bool skip_managed_fields = false) {
+  Comparison c = compare_objects(ctx, oldo, newo, skip_managed_fields);
+  fs_rdiff_in(c.added, ignore);
+  fs_rdiff_in(c.modified, ignore);
+  fs_rdiff_in(c.removed, ignore);
   std::map<std::string, FieldSet> conflicts;
-  for (const auto& [key, vs] : m.fields) {
-    if (key == workflow) continue;
-    FieldSet cs = fs_intersect(vs.set, changed);
-    if (!fs_empty(cs)) conflicts[key] = std::move(cs);
+  bool others = false;
+  for (const auto& [key, vs] : m.fields) others = others || key != workflow;
+  if (others) {  // a create has no other managers: no need for the union
+    FieldSet changed = fs_union(c.modified, c.added);
+    for (const auto& [key, vs] : m.fields) {
+      if (key == workflow) continue;
+      FieldSet cs = fs_intersect(vs.set, changed);
+      if (!fs_empty(cs)) conflicts[key] = std::move(cs);
+    }
   }
   if (!force && !conflicts.empty()) {
     if (conflicts_out) {
@@ -1323,26 +1470,34 @@ struct Chain {
 
   // buildManagerInfo -> managedFieldsUpdater -> stripMeta -> structuredMerge (Update), then cap.
   bool update(const json& live, const json& newo, Managed& m, const std::string& manager, std::string& err) {
-    json live_c = live, new_c = newo;
-    remove_managed_fields(live_c);
-    remove_managed_fields(new_c);
+    // Both as if without managedFields: the walks leave them out rather than copy the objects
+    // (a copy of a pod was a fifth of a binding's cost). Copies only to word an error.
+    auto without_mf = [](const json& o) {
+      json c = o;
+      remove_managed_fields(c);
+      return c;
+    };
     std::vector<VErr> errs;
-    validate(ctx, new_c, "", false, true, "", errs);
-    if (!errs.empty()) {
+    if (!validates(ctx, newo, "", false, true, true)) {
+      json new_c = without_mf(newo);
+      validate(ctx, new_c, "", false, true, "", errs);
       err = "failed to convert new object (" + object_gvknn(new_c) + ") to smd typed: " + verrs_text(errs);
       return false;
     }
-    validate(ctx, live_c, "", false, true, "", errs);
-    if (!errs.empty()) {
+    if (!validates(ctx, live, "", false, true, true)) {
+      json live_c = without_mf(live);
+      validate(ctx, live_c, "", false, true, "", errs);
       err = "failed to convert live object (" + object_gvknn(live_c) + ") to smd typed: " + verrs_text(errs);
       return false;
     }
     Ident id{manager.empty() ? "unknown" : manager, "Update", api_version, subresource};
     const std::string key = ident_string(id);
     Comparison c;
-    smd_update(ctx, live_c, new_c, m, kCurrentOperation, true, ignore, &c, nullptr);
-    FieldSet set = fs_rdiff(fs_union(c.modified, c.added), ignore);
-    set = fs_diff(set, strip_set());
+    smd_update(ctx, live, newo, m, kCurrentOperation, true, ignore, &c, nullptr, true);
+    // smd_update has already taken `ignore` out of both.
+    FieldSet set = std::move(c.modified);
+    fs_union_in(set, std::move(c.added));
+    fs_diff_in(set, strip_set());
     if (!fs_empty(set)) {
       auto prev = m.fields.find(key);
       if (prev != m.fields.end()) {
@@ -1622,14 +1777,15 @@ void write_managed_fields(nlohmann::json& obj, std::vector<ManagedEntry> entries
   md["managedFields"] = std::move(arr);
 }
 
-Result<nlohmann::json> record_update(const nlohmann::json& old_obj, const nlohmann::json& new_obj,
+Result<nlohmann::json> record_update(const nlohmann::json& old_obj, nlohmann::json new_obj,
                                      const std::string& manager, const std::string& api_version,
                                      const std::string& subresource, const std::string& now_rfc3339,
                                      const ListKeysLookup& lookup,
                                      const std::vector<std::string>& ignored_paths) {
   if (!new_obj.is_object()) return new_obj;
   Ctx ctx{lookup, {}};
-  const json live = old_obj.is_object() ? old_obj : json::object();
+  static const json empty_object = json::object();
+  const json& live = old_obj.is_object() ? old_obj : empty_object;
 
   // decodeLiveOrNew
   Managed m;
@@ -1652,7 +1808,7 @@ Result<nlohmann::json> record_update(const nlohmann::json& old_obj, const nlohma
       }
     }
   }
-  json out = new_obj;
+  json out = std::move(new_obj);
   remove_managed_fields(out);
 
   // skipNonApplied: an existing object without managed fields stays untracked.

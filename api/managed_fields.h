@@ -64,7 +64,8 @@ void write_managed_fields(nlohmann::json& obj, std::vector<ManagedEntry> entries
 // empty entries disappear, Update entries are capped at 10 ("ancient-changes"). managedFields
 // sent in new_obj are honoured as upstream does (ignored on a subresource; [] or [{}] resets them,
 // which on an existing object leaves it untracked). ignored_paths: the strategy's reset fields.
-Result<nlohmann::json> record_update(const nlohmann::json& old_obj, const nlohmann::json& new_obj,
+// new_obj is taken by value: pass it with std::move when the caller is done with it.
+Result<nlohmann::json> record_update(const nlohmann::json& old_obj, nlohmann::json new_obj,
                                      const std::string& manager, const std::string& api_version,
                                      const std::string& subresource, const std::string& now_rfc3339,
                                      const ListKeysLookup& lookup,

@@ -313,10 +313,12 @@ json zero_of_field(const FieldDef& f, bool& omit) {
 
 }  // namespace
 
-json Schema::zero_object(const GroupVersionKind& gvk) const {
+const json& Schema::zero_object(const GroupVersionKind& gvk) const {
+  static const json empty = json::object();
   const KindInfo* k = find_kind(gvk);
-  if (!k || !k->type) return json::object();
-  // Every create asks for it; a pod's walks hundreds of schema fields, so it is kept.
+  if (!k || !k->type) return empty;
+  // Every create asks for it; a pod's walks hundreds of schema fields, so it is kept (and
+  // never dropped: the reference stays valid).
   std::string key = gvk.group + "/" + gvk.version + "/" + gvk.kind;
   std::lock_guard lock(cache_mu_);
   auto it = zero_cache_.find(key);

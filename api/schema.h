@@ -112,7 +112,7 @@ class Schema {
   SchemaPatchMeta patch_meta(const GroupVersionKind& gvk, std::string_view path) const;
   // What Go serializes a zero object of the kind to: {"metadata":{"creationTimestamp":null},...}.
   // managedFields of a create are computed against it, as Kubernetes does.
-  nlohmann::json zero_object(const GroupVersionKind& gvk) const;
+  const nlohmann::json& zero_object(const GroupVersionKind& gvk) const;
   // The field at such a path; nullptr when the path leaves the schema (or ends in a map key).
   const FieldDef* field_at(const GroupVersionKind& gvk, std::string_view path) const;
 

@@ -7,6 +7,7 @@
 #include "api/decode.h"
 #include "api/patch.h"
 #include "api/selector.h"
+#include "api/typed.h"
 #include "api/validation.h"
 #include "apiserver/codec.h"
 #include "apiserver/discovery.h"
@@ -66,6 +67,44 @@ bool is_true(std::optional<std::string_view> v) {
   return s == "true" || s == "1";
 }
 
+net::Response quiet_response(int code) {
+  net::Response r;
+  r.status = code;
+  return r;
+}
+
+// Whether obj's apiVersion and kind are these (what to_version would set).
+bool has_type_meta(const json& obj, const std::string& api_version, const std::string& kind) {
+  auto av = obj.find("apiVersion");
+  auto k = obj.find("kind");
+  return av != obj.end() && k != obj.end() && av->is_string() && k->is_string() &&
+         av->get_ref<const std::string&>() == api_version && k->get_ref<const std::string&>() == kind;
+}
+
+// obj == old once old's metadata.resourceVersion is left out (obj has none), without a copy.
+bool equal_but_resource_version(const json& obj, const json& old) {
+  if (!obj.is_object() || !old.is_object()) return false;
+  auto old_meta = old.find("metadata");
+  if (old_meta == old.end() || !old_meta->is_object() || !old_meta->contains("resourceVersion")) return obj == old;
+  if (obj.size() != old.size()) return false;
+  for (auto a = obj.begin(), b = old.begin(); a != obj.end(); ++a, ++b) {
+    if (a.key() != b.key()) return false;
+    if (a.key() != "metadata") {
+      if (*a != *b) return false;
+      continue;
+    }
+    if (!a->is_object() || a->size() + 1 != b->size()) return false;
+    auto x = a->begin();
+    for (auto y = b->begin(); y != b->end(); ++y) {
+      if (y.key() == "resourceVersion") continue;
+      if (x == a->end() || x.key() != y.key() || *x != *y) return false;
+      ++x;
+    }
+    if (x != a->end()) return false;
+  }
+  return true;
+}
+
 bool dry_run(const ResourceRequest& rr) {
   for (const auto& [k, v] : rr.http->query)
     if (k == "dryRun" && v == "All") return true;
@@ -119,6 +158,8 @@ struct Api::Impl {
     if (!obj.is_object()) return bad_request("the body of the request was in an unknown format");
     auto s = check_type_meta(rr, obj);
     if (!s) return s;
+    s = check_types(rr, obj);
+    if (!s) return s;
     s = validate_fields(rr, obj, body->strict_errors, warnings);
     if (!s) return s;
     return rr.strategy->from_version(std::move(obj), rr.version);
@@ -138,7 +179,12 @@ struct Api::Impl {
     return invalid(info().group, info().kind, name, std::move(causes));
   }
 
+  // Set by a caller that uses only the status code of a success (pods/binding answers with a
+  // Status of its own): successes then come without a body.
+  bool quiet = false;
+
   net::Response respond_object(int code, const json& stored, const std::vector<std::string>& warnings = {}) {
+    if (quiet) return quiet_response(code);
     auto r = json_response(code, object_response_body(rr, stored));
     add_warnings(r, warnings);
     return r;
@@ -146,6 +192,7 @@ struct Api::Impl {
   // For an object the handler is done with: to_version takes it without a deep copy (a copy
   // of a pod's tree was ~9% of the server's CPU per create).
   net::Response respond_object(int code, json&& stored, const std::vector<std::string>& warnings = {}) {
+    if (quiet) return quiet_response(code);
     auto r = json_response(code, rr.strategy->to_version(std::move(stored), rr.version));
     add_warnings(r, warnings);
     return r;
@@ -196,19 +243,51 @@ struct Api::Impl {
 
     if (dry_run(rr)) return respond_object(201, std::move(obj), warnings);
     auto key = object_key(info(), rr.namespace_, name);
-    auto w = store().create(key, encode_stored(obj));
+    std::string stored = encode_stored(obj);
+    // The answer is the stored bytes with the new resourceVersion: no second serialization.
+    const bool as_stored = rr.strategy->serves_stored_form(rr.version);
+    auto w = store().create(key, as_stored ? std::string(stored) : std::move(stored));
     if (!w) {
       if (w.status().reason() == Reason::AlreadyExists)
         return status_response(already_exists(info().group, info().plural, name));
       return status_response(w.status());
     }
-    obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
+    std::string rv = std::to_string(w->revision);
+    if (as_stored) {
+      net::Response r;
+      if (splice_stored(stored, rv, rr.api_version(), info().kind, false, r.body)) {
+        r.status = 201;
+        r.headers.emplace_back("Content-Type", "application/json");
+        add_warnings(r, warnings);
+        return r;
+      }
+    }
+    obj["metadata"]["resourceVersion"] = std::move(rv);
     return respond_object(201, std::move(obj), warnings);
   }
 
   // ---- get ----------------------------------------------------------------------------
   net::Response get() {
-    auto obj = read(object_key(info(), rr.namespace_, rr.name));
+    const auto key = object_key(info(), rr.namespace_, rr.name);
+    if (!rr.table && rr.strategy->serves_stored_form(rr.version)) {
+      // The stored bytes with the resourceVersion put in: no parse, no serialization.
+      auto stored = store().get(key);
+      if (!stored) {
+        if (stored.status().reason() == Reason::NotFound) return status_response(not_found_status());
+        return status_response(stored.status());
+      }
+      net::Response r;
+      if (splice_stored(stored->value, std::to_string(stored->mod_revision), rr.api_version(), info().kind, false,
+                        r.body)) {
+        r.status = 200;
+        r.headers.emplace_back("Content-Type", "application/json");
+        return r;
+      }
+      auto obj = decode_stored(*stored);
+      if (!obj) return status_response(obj.status());
+      return respond_object(200, std::move(*obj));
+    }
+    auto obj = read(key);
     if (!obj) {
       if (obj.status().reason() == Reason::NotFound) return status_response(not_found_status());
       return status_response(obj.status());
@@ -221,13 +300,54 @@ struct Api::Impl {
   net::Response list() {
     auto filter = make_filter(rr);
     if (!filter) return status_response(filter.status());
-    auto page = list_objects(store(), rr, *filter);
+    const bool as_stored = !rr.table && rr.strategy->serves_stored_form(rr.version);
+    auto page = list_objects(store(), rr, *filter, as_stored);
     if (!page) return status_response(page.status());
-    if (rr.table) return json_response(200, make_table(rr, page->items, page->resource_version, page->continue_token));
+    if (rr.table) {
+      net::Response r;
+      r.status = 200;
+      r.body = table_text(rr, std::move(page->items), page->resource_version, page->continue_token);
+      r.headers.emplace_back("Content-Type", "application/json");
+      return r;
+    }
     json list = {{"kind", info().kind + "List"}, {"apiVersion", rr.api_version()}};
     list["metadata"] = json{{"resourceVersion", page->resource_version}};
     if (!page->continue_token.empty()) list["metadata"]["continue"] = page->continue_token;
     if (page->remaining > 0) list["metadata"]["remainingItemCount"] = page->remaining;
+    if (!page->raw_items.empty()) {
+      // The list as its dump would read ({"apiVersion","items","kind","metadata"} in key order),
+      // each item from its stored bytes.
+      std::size_t size = 64;
+      for (const auto& item : page->raw_items) size += item.value.size() + 32;
+      net::Response r;
+      std::string& body = r.body;
+      body.reserve(size);
+      body += "{\"apiVersion\":";
+      body += list["apiVersion"].dump();
+      body += ",\"items\":[";
+      const std::string api_version = rr.api_version();
+      bool first = true;
+      for (auto& item : page->raw_items) {
+        if (!first) body += ',';
+        first = false;
+        if (splice_stored(item.value, std::to_string(item.mod_revision), api_version, info().kind, true, body))
+          continue;
+        auto obj = decode_stored(item);
+        if (!obj) return status_response(obj.status());
+        json v = rr.strategy->to_version(std::move(*obj), rr.version);
+        v.erase("kind");
+        v.erase("apiVersion");
+        body += v.dump();
+      }
+      body += "],\"kind\":";
+      body += list["kind"].dump();
+      body += ",\"metadata\":";
+      body += list["metadata"].dump();
+      body += '}';
+      r.status = 200;
+      r.headers.emplace_back("Content-Type", "application/json");
+      return r;
+    }
     json items = json::array();
     for (auto& item : page->items) {
       json v = rr.strategy->to_version(std::move(item), rr.version);
@@ -241,8 +361,8 @@ struct Api::Impl {
 
   // ---- update, patch and the status/scale subresources -------------------------------
   // The shared read-modify-write loop: mutate() turns the current object (as the client
-  // sees it, in the request's version) into the desired one. Retries on a lost race unless
-  // the client pinned a resourceVersion.
+  // sees it, in the request's version) into the desired one. A lost race is retried from the
+  // new object, where a resourceVersion the client pinned no longer matches (409).
   using Mutation = std::function<api::Result<json>(const json& current_external, bool exists)>;
   // Main: a write to the resource (status kept); Status: to /status (only status taken);
   // System: the server's own change (binding), taken whole without update validation.
@@ -260,8 +380,17 @@ struct Api::Impl {
       if (!exists && !(info().allow_create_on_update && rr.subresource.empty() && operation != "Patch"))
         return status_response(not_found_status());
 
-      json external = exists ? rr.strategy->to_version(*current, rr.version) : json();
-      auto desired_external = mutate(external, exists);
+      // The object as the client sees it; at the storage version that is the stored object
+      // itself, which needs no copy.
+      json converted;
+      const json* external = &converted;
+      if (exists) {
+        if (rr.strategy->serves_stored_form(rr.version) && has_type_meta(*current, rr.api_version(), info().kind))
+          external = &*current;
+        else
+          converted = rr.strategy->to_version(*current, rr.version);
+      }
+      auto desired_external = mutate(*external, exists);
       if (!desired_external) return status_response(desired_external.status());
       json& d = *desired_external;
       if (!d.is_object()) return status_response(bad_request("the body of the request was in an unknown format"));
@@ -340,9 +469,7 @@ struct Api::Impl {
       }
       record_managed_fields(rr, old, obj, operation);
 
-      json old_cmp = old;
-      old_cmp["metadata"].erase("resourceVersion");
-      if (obj == old_cmp) return respond_object(200, old, warnings);  // nothing changed: no write
+      if (equal_but_resource_version(obj, old)) return respond_object(200, old, warnings);  // nothing changed: no write
       if (dry_run(rr)) {
         obj["metadata"]["resourceVersion"] = std::to_string(current_rev);
         return respond_object(200, std::move(obj), warnings);
@@ -352,25 +479,36 @@ struct Api::Impl {
       if (obj["metadata"].contains("deletionTimestamp") && finalizers_of(obj).empty()) {
         auto removed = store().remove(key, current_rev);
         if (!removed) {
-          if (removed.status().reason() == Reason::Conflict && !pinned) continue;
+          if (removed.status().reason() == Reason::Conflict) continue;  // see the update below
           return status_response(removed.status());
         }
         obj["metadata"]["resourceVersion"] = std::to_string(removed->revision);
         return respond_object(200, std::move(obj), warnings);
       }
 
-      auto w = store().update(key, encode_stored(obj), current_rev);
+      std::string stored = encode_stored(obj);
+      const bool as_stored = !quiet && rr.strategy->serves_stored_form(rr.version);
+      auto w = store().update(key, as_stored ? std::string(stored) : std::move(stored), current_rev);
       if (!w) {
-        if (w.status().reason() == Reason::Conflict) {
-          if (pinned)
-            return status_response(conflict(info().group, info().plural, rr.name,
-                                            "the object has been modified; please apply your changes to the latest version and try again"));
-          continue;
-        }
+        // Another write came between the read and this one: go again from the new object, as
+        // Kubernetes' GuaranteedUpdate does. A resourceVersion the client sent is then checked
+        // against it (409); a patch, which carries the version it was applied to, is applied
+        // again (a controller's status write must not fail a client's label patch).
+        if (w.status().reason() == Reason::Conflict) continue;
         if (w.status().reason() == Reason::NotFound) return status_response(not_found_status());
         return status_response(w.status());
       }
-      obj["metadata"]["resourceVersion"] = std::to_string(w->revision);
+      std::string rv = std::to_string(w->revision);
+      if (as_stored) {
+        net::Response r;
+        if (splice_stored(stored, rv, rr.api_version(), info().kind, false, r.body)) {
+          r.status = 200;
+          r.headers.emplace_back("Content-Type", "application/json");
+          add_warnings(r, warnings);
+          return r;
+        }
+      }
+      obj["metadata"]["resourceVersion"] = std::move(rv);
       return respond_object(200, std::move(obj), warnings);
     }
     return status_response(conflict(info().group, info().plural, rr.name,
@@ -431,8 +569,12 @@ struct Api::Impl {
         [&](const json& current, bool) -> api::Result<json> {
           auto patched = apply(current);
           if (!patched) return patched;
-          std::vector<std::string> unknown;
-          auto s = validate_fields(rr, *patched, unknown, warnings);
+          // What the patched object shows in an error: the object, or for a strategic merge
+          // the patch itself, as Kubernetes prints each.
+          const bool strategic = content_type == "application/strategic-merge-patch+json";
+          auto shown = [&] { return strategic ? api::go_print(patch) : patched->dump(); };
+          if (auto s = check_patched_types(rr, *patched, strategic, shown); !s) return s;
+          auto s = validate_patched_fields(rr, *patched, shown, warnings);
           if (!s) return s;
           return patched;
         },
@@ -462,7 +604,72 @@ struct Api::Impl {
   net::Response binding();
   net::Response eviction();
   net::Response logs();
+  net::Response exec();
 };
+
+// pods/exec (GET or POST with an Upgrade): the checks Kubernetes' ExecLocation makes, then the
+// upgraded connection is relayed to the pod's node agent, which runs the command.
+net::Response Api::Impl::exec() {
+  auto pod = read(object_key(info(), rr.namespace_, rr.name));
+  if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
+  auto names_of = [&](const char* list) {
+    std::vector<std::string> names;
+    const json& cs = at(*pod, {"spec", list});
+    if (cs.is_array())
+      for (const auto& c : cs)
+        if (c.contains("name") && c["name"].is_string()) names.push_back(c["name"].get<std::string>());
+    return names;
+  };
+  auto joined = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : " ") + n;
+    return out;
+  };
+  std::vector<std::string> main = names_of("containers"), init = names_of("initContainers"),
+                           ephemeral = names_of("ephemeralContainers");
+  std::string container(rr.param("container").value_or(""));
+  if (container.empty()) {
+    if (main.size() == 1) {
+      container = main[0];
+    } else if (main.empty()) {
+      return status_response(bad_request("a container name must be specified for pod " + rr.name));
+    } else {
+      std::string message = "a container name must be specified for pod " + rr.name + ", choose one of: [" + joined(main) + "]";
+      if (!init.empty()) message += " or one of the init containers: [" + joined(init) + "]";
+      return status_response(bad_request(message));
+    }
+  } else if (std::find(main.begin(), main.end(), container) == main.end() &&
+             std::find(init.begin(), init.end(), container) == init.end() &&
+             std::find(ephemeral.begin(), ephemeral.end(), container) == ephemeral.end()) {
+    return status_response(bad_request("container " + container + " is not valid for pod " + rr.name));
+  }
+  const json& node_name = at(*pod, {"spec", "nodeName"});
+  if (!node_name.is_string() || node_name.get<std::string>().empty())
+    return status_response(bad_request("pod " + rr.name + " does not have a host assigned"));
+  const Strategy* nodes = api.find("", "nodes");
+  auto node = nodes ? read(object_key(nodes->info(), "", node_name.get<std::string>()))
+                    : api::Result<json>(Status(Reason::NotFound, ""));
+  if (!node) return status_response(not_found("", "nodes", node_name.get<std::string>()));
+  // Kubernetes' proxy for exec requires an upgrade once the location is known.
+  if (!net::is_upgrade(*rr.http)) return status_response(bad_request("Upgrade request required"));
+  if (!api.node_proxy_)
+    return status_response(Status(Reason::ServiceUnavailable, "this server has no connection to node agents"));
+  // PodExecOptions from the query, as the kubelet's parameters.
+  auto flag = [&](const char* name) {
+    auto v = rr.param(name);
+    if (!v) return false;
+    std::string s(*v);
+    return s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True";
+  };
+  NodeProxy::ExecOptions options;
+  options.input = flag("stdin");
+  options.output = flag("stdout");
+  options.error = flag("stderr");
+  options.tty = flag("tty");
+  for (const auto& [k, v] : rr.http->query)
+    if (k == "command") options.command.push_back(v);
+  return api.node_proxy_->exec(*pod, *node, container, options, *rr.http);
+}
 
 net::Response Api::Impl::logs() {
   auto pod = read(object_key(info(), rr.namespace_, rr.name));
@@ -514,6 +721,7 @@ net::Response Api::Impl::binding() {
   ResourceRequest pod_rr = rr;
   pod_rr.subresource.clear();
   Impl impl{api, pod_rr};
+  impl.quiet = true;  // the answer is a Status, not the pod
   auto r = impl.read_modify_write(
       [&](const json& pod, bool) -> api::Result<json> {
         if (at(pod, {"metadata", "deletionTimestamp"}).is_string())
@@ -586,9 +794,7 @@ net::Response handle_subresource(Api& api, ResourceRequest& rr) {
         Api::Impl::Mode::Main, "Update", warnings);
   }
   if (rr.info().kind == "Pod" && sub == "log" && m == "GET") return impl.logs();
-  if (rr.info().kind == "Pod" && sub == "exec")
-    return status_response(Status(Reason::ServiceUnavailable, "exec into pod " + rr.name +
-                                                                  " is not available: node agents do not serve exec yet"));
+  if (rr.info().kind == "Pod" && sub == "exec" && (m == "GET" || m == "POST")) return impl.exec();
   return error_response(Reason::MethodNotAllowed, "the server does not allow this method on the requested resource");
 }
 
@@ -843,6 +1049,66 @@ api::Status Api::bootstrap() {
     if (!w && w.status().reason() != Reason::AlreadyExists) return w.status();
   }
   return {};
+}
+
+api::Status Api::ensure_kubernetes_service(int port) {
+  const std::string key = "/registry/services/specs/default/kubernetes";
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto current = store_.get(key);
+    if (current) {
+      auto obj = decode_stored(*current);
+      if (!obj) return obj.status();
+      json& ports = (*obj)["spec"]["ports"];
+      if (ports.is_array() && ports.size() == 1 && at(ports[0], {"targetPort"}) == port) return {};
+      ports = json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", port}}});
+      auto w = store_.update(key, encode_stored(*obj), current->mod_revision);
+      if (w || w.status().reason() != Reason::Conflict) return w ? Status() : w.status();
+      continue;
+    }
+    if (current.status().reason() != Reason::NotFound) return current.status();
+    const std::string now = now_rfc3339();
+    json svc = {
+        {"apiVersion", "v1"},
+        {"kind", "Service"},
+        {"metadata",
+         {{"name", "kubernetes"},
+          {"namespace", "default"},
+          {"uid", new_uid()},
+          {"creationTimestamp", now},
+          {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}},
+          {"managedFields",
+           json::array({{{"apiVersion", "v1"},
+                         {"fieldsType", "FieldsV1"},
+                         {"fieldsV1",
+                          {{"f:metadata", {{"f:labels", {{".", json::object()}, {"f:component", json::object()},
+                                                         {"f:provider", json::object()}}}}},
+                           {"f:spec",
+                            {{"f:clusterIP", json::object()},
+                             {"f:internalTrafficPolicy", json::object()},
+                             {"f:ipFamilyPolicy", json::object()},
+                             {"f:ports", {{".", json::object()},
+                                          {"k:{\"port\":443,\"protocol\":\"TCP\"}",
+                                           {{".", json::object()}, {"f:name", json::object()}, {"f:port", json::object()},
+                                            {"f:protocol", json::object()}, {"f:targetPort", json::object()}}}}},
+                             {"f:sessionAffinity", json::object()},
+                             {"f:type", json::object()}}}}},
+                         {"manager", "kube-apiserver"},
+                         {"operation", "Update"},
+                         {"time", now}}})}}},
+        {"spec",
+         {{"clusterIP", "10.96.0.1"},
+          {"clusterIPs", {"10.96.0.1"}},
+          {"internalTrafficPolicy", "Cluster"},
+          {"ipFamilies", {"IPv4"}},
+          {"ipFamilyPolicy", "SingleStack"},
+          {"ports", json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", port}}})},
+          {"sessionAffinity", "None"},
+          {"type", "ClusterIP"}}},
+        {"status", {{"loadBalancer", json::object()}}}};
+    auto w = store_.create(key, encode_stored(svc));
+    if (w || w.status().reason() != Reason::AlreadyExists) return w ? Status() : w.status();
+  }
+  return Status(Reason::Conflict, "could not record the kubernetes service: too many concurrent changes");
 }
 
 net::Response Api::handle(net::Request& request, const UserInfo& user) {

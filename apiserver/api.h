@@ -37,6 +37,9 @@ class Api {
   // Creates what a new cluster has: the default, kube-system, kube-public and
   // kube-node-lease namespaces. Safe to call on every start.
   api::Status bootstrap();
+  // The `kubernetes` Service in `default` that every cluster has, at the first address of the
+  // service range and pointing at this server's port (kept up to date when the port changes).
+  api::Status ensure_kubernetes_service(int port);
 
   net::Response handle(net::Request& request, const UserInfo& user);
 

@@ -1,9 +1,13 @@
 #include "apiserver/codec.h"
 
+#include <cstring>
+
 #include "api/managed_fields.h"
 #include "api/decode.h"
 #include "api/protobuf.h"
 #include "api/schema.h"
+#include "api/typed.h"
+#include "api/validation.h"
 #include "apiserver/errors.h"
 #include "store/store.h"
 
@@ -120,6 +124,153 @@ std::string encode_stored(const json& obj) {
   return obj.dump();
 }
 
+namespace {
+
+constexpr std::size_t kNpos = std::string_view::npos;
+
+// Just past the JSON string that starts at s[i] ('"').
+std::size_t skip_string(std::string_view s, std::size_t i) {
+  const char* base = s.data();
+  const char* end = base + s.size();
+  const char* p = base + i + 1;
+  while (p < end) {
+    const char* quote = static_cast<const char*>(std::memchr(p, '"', static_cast<std::size_t>(end - p)));
+    if (!quote) return kNpos;
+    const char* escape = static_cast<const char*>(std::memchr(p, '\\', static_cast<std::size_t>(quote - p)));
+    if (!escape) return static_cast<std::size_t>(quote - base) + 1;
+    p = escape + 2;  // the escaped character, whatever it is, does not end the string
+  }
+  return kNpos;
+}
+
+// Just past the compact JSON value that starts at s[i].
+std::size_t skip_value(std::string_view s, std::size_t i) {
+  if (i >= s.size()) return kNpos;
+  char c = s[i];
+  if (c == '"') return skip_string(s, i);
+  if (c == '{' || c == '[') {
+    int depth = 0;
+    while (i < s.size()) {
+      c = s[i];
+      if (c == '"') {
+        i = skip_string(s, i);
+        if (i == kNpos) return kNpos;
+        continue;
+      }
+      if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return i + 1;
+      }
+      ++i;
+    }
+    return kNpos;
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
+  return i < s.size() ? i : kNpos;
+}
+
+// One member of a compact object: its key (raw, without escapes) and where it starts and ends.
+struct Member {
+  std::string_view key;
+  std::size_t start, value, end;
+};
+
+// The members of the compact object at s[i] ('{'); false on anything else, or on a key with
+// an escape (whose order encode_stored's writer would not show raw).
+bool members_of(std::string_view s, std::size_t i, std::vector<Member>& out, std::size_t& close) {
+  if (i >= s.size() || s[i] != '{') return false;
+  ++i;
+  if (i < s.size() && s[i] == '}') {
+    close = i;
+    return true;
+  }
+  for (;;) {
+    if (i >= s.size() || s[i] != '"') return false;
+    std::size_t key_end = skip_string(s, i);
+    if (key_end == kNpos || key_end >= s.size() || s[key_end] != ':') return false;
+    std::string_view key = s.substr(i + 1, key_end - i - 2);
+    if (key.find('\\') != std::string_view::npos) return false;
+    std::size_t end = skip_value(s, key_end + 1);
+    if (end == kNpos || end >= s.size()) return false;
+    out.push_back({key, i, key_end + 1, end});
+    if (s[end] == '}') {
+      close = end;
+      return true;
+    }
+    if (s[end] != ',') return false;
+    i = end + 1;
+  }
+}
+
+}  // namespace
+
+bool splice_stored(std::string_view s, std::string_view rv, std::string_view api_version, std::string_view kind,
+                   bool drop_type_meta, std::string& out) {
+  // The members up to metadata. In key order only apiVersion and kind can come before it; what
+  // follows it (spec, status) is copied as it is, unscanned.
+  if (s.size() < 2 || s[0] != '{' || s.back() != '}') return false;
+  Member top[4];
+  std::size_t n = 0;
+  const Member* meta = nullptr;
+  for (std::size_t i = 1;;) {
+    if (i >= s.size() || s[i] != '"' || n == 4) return false;
+    std::size_t key_end = skip_string(s, i);
+    if (key_end == kNpos || key_end >= s.size() || s[key_end] != ':') return false;
+    std::string_view key = s.substr(i + 1, key_end - i - 2);
+    std::size_t end = skip_value(s, key_end + 1);
+    if (end == kNpos || end >= s.size() || (s[end] != ',' && s[end] != '}')) return false;
+    top[n++] = {key, i, key_end + 1, end};
+    if (key == "metadata") {
+      meta = &top[n - 1];
+      break;
+    }
+    if (s[end] == '}') return false;  // no metadata
+    i = end + 1;
+  }
+  auto is_string = [&](const Member& m, std::string_view want) {
+    std::size_t len = m.end - m.value;
+    return len == want.size() + 2 && s[m.value] == '"' && s.substr(m.value + 1, want.size()) == want;
+  };
+  bool av_ok = false, kind_ok = false;
+  for (std::size_t k = 0; k + 1 < n; ++k) {
+    if (top[k].key == "apiVersion") av_ok = is_string(top[k], api_version);
+    else if (top[k].key == "kind") kind_ok = is_string(top[k], kind);
+  }
+  if (!av_ok || !kind_ok) return false;
+  std::vector<Member> md;
+  md.reserve(16);
+  std::size_t md_close = 0;
+  if (!members_of(s, meta->value, md, md_close) || md_close + 1 != meta->end) return false;
+  // Where resourceVersion goes among metadata's sorted keys.
+  std::size_t before = md.size();
+  for (std::size_t k = 0; k < md.size(); ++k) {
+    if (md[k].key == "resourceVersion") return false;
+    if (md[k].key > std::string_view("resourceVersion")) {
+      before = k;
+      break;
+    }
+  }
+  out.reserve(out.size() + s.size() + rv.size() + 24);
+  out += '{';
+  for (std::size_t k = 0; k + 1 < n; ++k) {
+    if (drop_type_meta && (top[k].key == "apiVersion" || top[k].key == "kind")) continue;
+    out.append(s.substr(top[k].start, top[k].end + 1 - top[k].start));  // with its comma
+  }
+  // "metadata":{ ...members before... "resourceVersion":"rv" ...members after... }, then the rest
+  const Member& m = *meta;
+  out.append(s.substr(m.start, m.value + 1 - m.start));
+  std::size_t split = before < md.size() ? md[before].start : md_close;
+  out.append(s.substr(m.value + 1, split - (m.value + 1)));
+  if (before > 0 && before == md.size()) out += ',';
+  out += "\"resourceVersion\":\"";
+  out.append(rv);
+  out += '"';
+  if (before < md.size()) out += ',';
+  out.append(s.substr(split));
+  return true;
+}
+
 api::Result<json> decode_stored(const store::Object& object) {
   json obj = json::parse(object.value, nullptr, false);
   if (obj.is_discarded() || !obj.is_object())
@@ -150,23 +301,62 @@ Status check_type_meta(const ResourceRequest& rr, json& obj) {
   return {};
 }
 
-Status validate_fields(const ResourceRequest& rr, const json& obj, const std::vector<std::string>& strict_errors,
-                       std::vector<std::string>& warnings) {
+namespace {
+
+// The strict decoding problems fieldValidation=Strict refuses; warnings when it is Warn.
+Status strict_problems(const ResourceRequest& rr, const json& obj, const std::vector<std::string>& strict_errors,
+                       std::vector<std::string>& warnings, std::vector<std::string>& problems) {
   std::string mode(rr.param("fieldValidation").value_or("Warn"));
   if (mode == "Ignore") return {};
   if (mode != "Strict" && mode != "Warn")
     return bad_request("fieldValidation parameter unsupported: " + mode);
-  std::vector<std::string> problems = strict_errors;
+  problems = strict_errors;
   for (const auto& u : api::unknown_fields({rr.group, rr.version, rr.info().kind}, obj))
     problems.push_back("unknown field \"" + u + "\"");
-  if (problems.empty()) return {};
   if (mode == "Warn") {
     warnings.insert(warnings.end(), problems.begin(), problems.end());
-    return {};
+    problems.clear();
   }
+  return {};
+}
+
+Status patch_invalid(const std::string& shown, const std::string& message) {
+  return invalid("", "", "", {api::field_invalid("patch", json(shown), message)});
+}
+
+}  // namespace
+
+Status validate_fields(const ResourceRequest& rr, const json& obj, const std::vector<std::string>& strict_errors,
+                       std::vector<std::string>& warnings) {
+  std::vector<std::string> problems;
+  if (auto s = strict_problems(rr, obj, strict_errors, warnings, problems); !s) return s;
+  if (problems.empty()) return {};
   const auto& kind = rr.info().kind;
   return bad_request(kind + " in version \"" + rr.version + "\" cannot be handled as a " + kind + ": " +
                      api::strict_decoding_message(problems));
+}
+
+Status validate_patched_fields(const ResourceRequest& rr, const json& patched, const std::function<std::string()>& shown,
+                               std::vector<std::string>& warnings) {
+  std::vector<std::string> problems;
+  if (auto s = strict_problems(rr, patched, {}, warnings, problems); !s) return s;
+  if (problems.empty()) return {};
+  return patch_invalid(shown(), api::strict_decoding_message(problems));
+}
+
+Status check_types(const ResourceRequest& rr, json& obj) {
+  const auto& kind = rr.info().kind;
+  auto error = api::typed_decode({rr.group, rr.version, kind}, obj);
+  if (error.empty()) return {};
+  return bad_request(kind + " in version \"" + rr.version + "\" cannot be handled as a " + kind + ": " + error);
+}
+
+Status check_patched_types(const ResourceRequest& rr, json& patched, bool strategic,
+                           const std::function<std::string()>& shown) {
+  auto error = api::typed_decode({rr.group, rr.version, rr.info().kind}, patched,
+                                 strategic ? api::TypedMode::Unstructured : api::TypedMode::Json);
+  if (error.empty()) return {};
+  return patch_invalid(shown(), error);
 }
 
 void add_warnings(net::Response& response, const std::vector<std::string>& warnings) {
@@ -199,9 +389,11 @@ void record_managed_fields(const ResourceRequest& rr, const json& old, json& obj
   std::string manager = manager_from(rr);
   if (manager.empty()) manager = "unknown";
   api::GroupVersionKind gvk{rr.group, rr.version, rr.info().kind};
-  auto updated = api::record_update(old.is_null() ? api::Schema::get().zero_object(gvk) : old, obj, manager, rr.api_version(), rr.subresource, now_rfc3339(),
-                                    list_keys_lookup(rr), reset_fields(rr));
-  if (updated) obj = std::move(*updated);
+  // record_update always answers with the object (untracked when it cannot type it).
+  auto updated = api::record_update(old.is_null() ? api::Schema::get().zero_object(gvk) : old, std::move(obj), manager,
+                                    rr.api_version(), rr.subresource, now_rfc3339(), list_keys_lookup(rr),
+                                    reset_fields(rr));
+  obj = std::move(*updated);
 }
 
 api::Result<json> server_side_apply(const ResourceRequest& rr, const json& live, const json& applied,

@@ -2,6 +2,8 @@
 // the stored form of objects, DeleteOptions, managedFields bookkeeping.
 #pragma once
 
+#include <functional>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +31,15 @@ api::Result<nlohmann::json> decode_patch_body(const net::Request& request, std::
 // Objects are stored as compact JSON without resourceVersion, which the store's revision supplies.
 std::string encode_stored(const nlohmann::json& obj);
 api::Result<nlohmann::json> decode_stored(const store::Object& object);
+// Appends to `out` the stored bytes with metadata.resourceVersion = rv, and without apiVersion
+// and kind when drop_type_meta (list items): byte for byte what parsing them, setting those
+// and dumping would give, without the parse. The stored apiVersion and kind must be
+// `api_version` and `kind` (what to_version would set). False, with `out` unchanged, when the
+// members up to metadata are not in the form encode_stored writes or do not match; the caller
+// then parses. What follows metadata (spec, status) is copied unscanned: the bytes must be
+// ones encode_stored wrote, as everything in the store is.
+bool splice_stored(std::string_view stored, std::string_view rv, std::string_view api_version, std::string_view kind,
+                   bool drop_type_meta, std::string& out);
 
 // apiVersion/kind in a body must name the URL's kind; absent ones are filled in.
 api::Status check_type_meta(const ResourceRequest& rr, nlohmann::json& obj);
@@ -36,6 +47,16 @@ api::Status check_type_meta(const ResourceRequest& rr, nlohmann::json& obj);
 // (duplicate fields).
 api::Status validate_fields(const ResourceRequest& rr, const nlohmann::json& obj,
                             const std::vector<std::string>& strict_errors, std::vector<std::string>& warnings);
+// The patched object of a JSON, merge or strategic merge patch: its strict field errors are a 422
+// on the field "patch" showing shown() (the object, or the strategic patch), as Kubernetes words it.
+api::Status validate_patched_fields(const ResourceRequest& rr, const nlohmann::json& patched,
+                                    const std::function<std::string()>& shown, std::vector<std::string>& warnings);
+// Go's typed decoding of a body (api/typed.h): a value of the wrong type is a 400, timestamps
+// take their canonical form.
+api::Status check_types(const ResourceRequest& rr, nlohmann::json& obj);
+// The same over a patched object: a 422 on the field "patch", as Kubernetes answers.
+api::Status check_patched_types(const ResourceRequest& rr, nlohmann::json& patched, bool strategic,
+                                const std::function<std::string()>& shown);
 void add_warnings(net::Response& response, const std::vector<std::string>& warnings);
 
 std::vector<std::string> finalizers_of(const nlohmann::json& obj);

@@ -109,7 +109,8 @@ bool matches(const Filter& filter, const Strategy& strategy, const json& obj) {
   });
 }
 
-api::Result<Page> list_objects(store::Store& store, const ResourceRequest& rr, const Filter& filter) {
+api::Result<Page> list_objects(store::Store& store, const ResourceRequest& rr, const Filter& filter, bool raw) {
+  raw = raw && filter.everything;
   const auto& info = rr.info();
   std::string prefix = list_prefix(info, rr.namespace_);
   std::size_t limit = 0;
@@ -158,7 +159,7 @@ api::Result<Page> list_objects(store::Store& store, const ResourceRequest& rr, c
   std::size_t batch = limit ? std::max<std::size_t>(limit, 100) : 0;
   for (;;) {
     opts.limit = filter.everything ? limit : batch;
-    if (limit) opts.limit = filter.everything ? limit - page.items.size() : batch;
+    if (limit) opts.limit = filter.everything ? limit - page.items.size() - page.raw_items.size() : batch;
     auto result = store.list(opts);
     if (!result) {
       if (result.status().reason() == Reason::Gone)
@@ -168,9 +169,18 @@ api::Result<Page> list_objects(store::Store& store, const ResourceRequest& rr, c
     }
     opts.revision = result->revision;
     std::string last_key;
+    const std::string store_last = result->items.empty() ? "" : result->items.back().key;  // items may be moved
     bool full = false;
     for (auto& item : result->items) {
       last_key = item.key;
+      if (raw) {
+        page.raw_items.push_back(std::move(item));
+        if (limit && page.raw_items.size() >= limit) {
+          full = true;
+          break;
+        }
+        continue;
+      }
       auto obj = decode_stored(item);
       if (!obj) return obj.take_status();
       if (!matches(filter, *rr.strategy, *obj)) continue;
@@ -180,7 +190,7 @@ api::Result<Page> list_objects(store::Store& store, const ResourceRequest& rr, c
         break;
       }
     }
-    bool more_in_store = result->more || (full && last_key != (result->items.empty() ? "" : result->items.back().key));
+    bool more_in_store = result->more || (full && last_key != store_last);
     if (full || !result->more) {
       if (limit && more_in_store && !last_key.empty()) {
         json token = {{"v", "meta.k8s.io/v1"}, {"rv", result->revision}, {"start", last_key.substr(prefix.size())}};
@@ -219,6 +229,33 @@ json make_table(const ResourceRequest& rr, const std::vector<json>& items, const
   }
   table["rows"] = std::move(rows);
   return table;
+}
+
+std::string table_text(const ResourceRequest& rr, std::vector<json> items, const std::string& resource_version,
+                       const std::string& continue_token) {
+  std::string text = make_table(rr, {}, resource_version, continue_token).dump();
+  // "rows" is a Table's last key: its dump ends with "rows":[]} and the rows go in between.
+  constexpr std::string_view kTail = "\"rows\":[]}";
+  if (text.size() < kTail.size() || std::string_view(text).substr(text.size() - kTail.size()) != kTail)
+    return make_table(rr, items, resource_version, continue_token).dump();
+  text.resize(text.size() - 2);
+  bool first = true;
+  for (auto& obj : items) {
+    if (!first) text += ',';
+    first = false;
+    // As make_table builds a row, taking the object's parts instead of copying them.
+    json row = {{"cells", rr.strategy->cells(obj)}};
+    if (rr.include_object == "Object") {
+      row["object"] = rr.strategy->to_version(std::move(obj), rr.version);
+    } else if (rr.include_object != "None") {
+      row["object"] = {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"},
+                       {"metadata", std::move(obj["metadata"])}};
+    }
+    text += row.dump();
+    obj = json();
+  }
+  text += "]}";
+  return text;
 }
 
 }  // namespace berth::apiserver

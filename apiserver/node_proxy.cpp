@@ -134,4 +134,42 @@ net::Response NodeProxy::logs(const json& pod, const json& node, const std::stri
   return r;
 }
 
+net::Response NodeProxy::exec(const json& pod, const json& node, const std::string& container,
+                              const ExecOptions& options, const net::Request& request) {
+  auto c = client_for(node);
+  if (!c) return status_response(c.status());
+  // The kubelet's form: /exec/<ns>/<pod>/<container>?input=1&output=1&error=1&tty=1&command=...
+  std::string path = "/exec/" + net::url_encode(at(pod, {"metadata", "namespace"}).get<std::string>()) + "/" +
+                     net::url_encode(at(pod, {"metadata", "name"}).get<std::string>()) + "/" + net::url_encode(container);
+  std::string query;
+  auto add = [&](const std::string& k, const std::string& v) { query += (query.empty() ? "?" : "&") + k + "=" + net::url_encode(v); };
+  for (const auto& arg : options.command) add("command", arg);
+  if (options.input) add("input", "1");
+  if (options.output) add("output", "1");
+  if (options.error) add("error", "1");
+  if (options.tty) add("tty", "1");
+  path += query;
+  // The upgrade travels as the client asked for it; credentials and hop-by-hop fields stay here.
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& [k, v] : request.headers) {
+    if (k == "connection" || k == "upgrade" || k.rfind("sec-websocket-", 0) == 0 || k == "x-stream-protocol-version")
+      headers.emplace_back(k, v);
+  }
+  auto upgraded = (*c)->upgrade(request.method, path, headers);
+  if (!upgraded) return status_response(upgraded.status());
+  net::Response r;
+  r.status = upgraded->response.status;
+  if (upgraded->tunnel) {
+    r.headers = upgraded->response.headers;
+    r.upgrade = net::Response::Upgrade::Raw;
+    r.tunnel = std::move(upgraded->tunnel);
+    return r;
+  }
+  // Not upgraded: the agent's answer as it came (the client reads its body as the reason).
+  for (const auto& [k, v] : upgraded->response.headers)
+    if (k == "content-type") r.headers.emplace_back("Content-Type", v);
+  r.body = std::move(upgraded->response.body);
+  return r;
+}
+
 }  // namespace berth::apiserver

@@ -79,7 +79,10 @@ api::Result<std::unique_ptr<ApiServer>> ApiServer::start(const ServerConfig& con
   }
 
   server->api = std::make_shared<Api>(*server->db, ApiOptions{});
-  register_kinds(*server->api);
+  KindOptions kind_options;
+  kind_options.default_not_ready_toleration_seconds = config.default_not_ready_toleration_seconds;
+  kind_options.default_unreachable_toleration_seconds = config.default_unreachable_toleration_seconds;
+  register_kinds(*server->api, kind_options);
   server->api->set_node_proxy(
       std::make_shared<NodeProxy>(pki->apiserver_client.cert_pem, pki->apiserver_client.key_pem, pki->ca.cert_pem));
   if (auto s = server->api->bootstrap(); !s) return s;
@@ -101,6 +104,7 @@ api::Result<std::unique_ptr<ApiServer>> ApiServer::start(const ServerConfig& con
   if (!https) return https.take_status();
   server->https = std::move(*https);
 
+  if (auto s = server->api->ensure_kubernetes_service(server->https->port()); !s) return s;
   server->url_ = client_url(config.listen, server->https->port());
   server->kubeconfig_ = config.data_dir + "/kubeconfig";
   if (auto s = net::write_kubeconfig(server->kubeconfig_, server->url_, pki->ca.cert_pem, pki->admin, "admin"); !s)

@@ -23,6 +23,9 @@ struct ServerConfig {
   std::chrono::milliseconds compaction_window{std::chrono::minutes(5)};
   std::size_t worker_threads = 32;
   std::size_t io_threads = 2;
+  // --default-not-ready-toleration-seconds / --default-unreachable-toleration-seconds.
+  std::int64_t default_not_ready_toleration_seconds = 300;
+  std::int64_t default_unreachable_toleration_seconds = 300;
 };
 
 class ApiServer {

@@ -65,6 +65,10 @@ class Strategy {
   // apiVersion; multi-version kinds (autoscaling v1/v2, events) convert fields.
   virtual json to_version(json stored, const std::string& version) const;
   virtual api::Result<json> from_version(json external, const std::string& version) const;
+  // Whether to_version(stored, version) only sets apiVersion and kind, as the default does at
+  // the storage version: then the stored bytes can be served without parsing them. A kind that
+  // overrides to_version overrides this too.
+  virtual bool serves_stored_form(const std::string& version) const { return version == info().storage_version; }
 
   // Kubernetes' defaulting, applied to every object written.
   virtual void apply_defaults(json& obj) const {}

@@ -217,9 +217,21 @@ class WatchSource final : public net::StreamSource {
     auto& cache = event_line_cache();
     if (auto hit = cache.find(key)) return hit;
     std::string text;
-    json obj = json::parse(*e.value, nullptr, false);
-    if (!obj.is_discarded() && obj.is_object()) {
-      obj["metadata"]["resourceVersion"] = std::to_string(e.revision);
+    const std::string rv = std::to_string(e.revision);
+    bool spliced = false;
+    if (strategy_->serves_stored_form(version_)) {
+      // The stored bytes with the resourceVersion put in, as the parse and dump below would give.
+      const auto& i = strategy_->info();
+      text = "{\"type\":\"";
+      text += type;
+      text += "\",\"object\":";
+      spliced = splice_stored(*e.value, rv, i.group.empty() ? version_ : i.group + "/" + version_, i.kind, false, text);
+      if (spliced) text += "}\n";
+      else text.clear();
+    }
+    json obj = spliced ? json() : json::parse(*e.value, nullptr, false);
+    if (!spliced && !obj.is_discarded() && obj.is_object()) {
+      obj["metadata"]["resourceVersion"] = rv;
       text = object_line(type, std::move(obj));
     }
     auto made = std::make_shared<const std::string>(std::move(text));

@@ -438,6 +438,45 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
+  // ---- bindings: 64 clients bind the listed pods to nodes, as the scheduler does ----
+  {
+    std::atomic<int> next{0};
+    std::vector<std::vector<double>> latencies(kClients);
+    Errors errors;
+    Clock::time_point start;
+    std::atomic<bool> started{false};
+    std::optional<CpuMeter> cpu;
+    run_threads(kClients, *client, [&](int t) {
+      if (t == 0) {
+        cpu.emplace(server.pid);
+        start = Clock::now();
+        started = true;
+      }
+      while (!started.load()) std::this_thread::yield();
+      for (int i; (i = next.fetch_add(1)) < kListPods;) {
+        std::string name = "pod-" + std::to_string(i);
+        std::string body = R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":")" + name +
+                           R"("},"target":{"apiVersion":"v1","kind":"Node","name":"node-)" + std::to_string(i % 100) +
+                           R"("}})";
+        auto t0 = Clock::now();
+        auto r = client->request("POST", "/api/v1/namespaces/bench/pods/" + name + "/binding", body);
+        double ms = ms_since(t0);
+        if (r.ok() && r->status == 201)
+          latencies[t].push_back(ms);
+        else
+          errors.add(r.ok() ? berth::client::status_from(*r) : r.status());
+      }
+    });
+    double seconds = seconds_since(start);
+    errors.report("binding");
+    std::vector<double> all;
+    for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+    cpu->report("binding", all.size());
+    std::printf("api_pod_binding_64_clients: %.0f bindings/s\n", static_cast<double>(all.size()) / seconds);
+    std::printf("api_pod_binding_p99: %.2f ms\n", percentile(all, 0.99));
+    std::fflush(stdout);
+  }
+
   // ---- watch: 1,000 streams on one namespace, then timed writes into it ----
   {
     std::vector<std::unique_ptr<berth::client::WatchStream>> streams(kWatchers);

@@ -208,6 +208,7 @@ class CoreEventStrategy : public Strategy {
   CoreEventStrategy() : info_(event_info("")) {}
   const KindInfo& info() const override { return info_; }
 
+  bool serves_stored_form(const std::string&) const override { return false; }
   // Fields Go always writes for a core/v1 Event (no omitempty, or a struct/Time under omitempty).
   json to_version(json stored, const std::string& version) const override {
     stored = Strategy::to_version(std::move(stored), version);
@@ -251,6 +252,7 @@ class EventsV1Strategy : public Strategy {
   EventsV1Strategy() : info_(event_info("events.k8s.io")) {}
   const KindInfo& info() const override { return info_; }
 
+  bool serves_stored_form(const std::string&) const override { return false; }
   // core/v1 (stored) -> events.k8s.io/v1 (Convert_core_Event_To_v1_Event).
   json to_version(json stored, const std::string& version) const override {
     json out = json::object();

@@ -587,6 +587,7 @@ class HpaStrategy : public Strategy {
 
   const KindInfo& info() const override { return info_; }
 
+  bool serves_stored_form(const std::string&) const override { return false; }
   json to_version(json stored, const std::string& version) const override {
     if (version != "v1") {
       stored = Strategy::to_version(std::move(stored), version);

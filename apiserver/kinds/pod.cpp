@@ -17,7 +17,6 @@ using podspec::num;
 using podspec::present;
 using podspec::str;
 
-constexpr std::int64_t kDefaultTolerationSeconds = 300;
 
 const char* kUpdatableFields =
     "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
@@ -77,7 +76,7 @@ std::string spec_diff(const json& old_spec, const json& new_spec) {
 }
 
 // plugin/pkg/admission/defaulttolerationseconds.
-void add_default_tolerations(json& spec) {
+void add_default_tolerations(json& spec, std::int64_t not_ready_seconds, std::int64_t unreachable_seconds) {
   bool not_ready = false, unreachable = false;
   const json& tolerations = field(spec, "tolerations");
   if (tolerations.is_array()) {
@@ -90,14 +89,12 @@ void add_default_tolerations(json& spec) {
   }
   if (not_ready && unreachable) return;
   if (!spec["tolerations"].is_array()) spec["tolerations"] = json::array();
-  auto add = [&](const char* k) {
-    spec["tolerations"].push_back({{"key", k},
-                                   {"operator", "Exists"},
-                                   {"effect", "NoExecute"},
-                                   {"tolerationSeconds", kDefaultTolerationSeconds}});
+  auto add = [&](const char* k, std::int64_t seconds) {
+    spec["tolerations"].push_back(
+        {{"key", k}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", seconds}});
   };
-  if (!not_ready) add("node.kubernetes.io/not-ready");
-  if (!unreachable) add("node.kubernetes.io/unreachable");
+  if (!not_ready) add("node.kubernetes.io/not-ready", not_ready_seconds);
+  if (!unreachable) add("node.kubernetes.io/unreachable", unreachable_seconds);
 }
 
 bool has_condition(const json& status, const char* type, const char* want_status) {
@@ -133,6 +130,9 @@ std::string terminated_reason(const json& term, const char* prefix) {
 
 class PodStrategy final : public Strategy {
  public:
+  PodStrategy(std::int64_t not_ready_seconds, std::int64_t unreachable_seconds)
+      : not_ready_seconds_(not_ready_seconds), unreachable_seconds_(unreachable_seconds) {}
+
   const KindInfo& info() const override {
     static const KindInfo k = [] {
       KindInfo i;
@@ -187,7 +187,7 @@ class PodStrategy final : public Strategy {
       else if (pc.empty()) spec["priority"] = 0;
     }
     if (!present(spec, "preemptionPolicy")) spec["preemptionPolicy"] = "PreemptLowerPriority";
-    add_default_tolerations(spec);
+    add_default_tolerations(spec, not_ready_seconds_, unreachable_seconds_);
     apply_defaults(obj);  // QoS is computed on the defaulted spec (requests from limits)
 
     json status = {{"phase", "Pending"}, {"qosClass", podspec::compute_qos_class(spec)}};
@@ -211,7 +211,8 @@ class PodStrategy final : public Strategy {
     // Priority admission keeps what it computed at creation.
     for (const char* f : {"priority", "preemptionPolicy"})
       if (!present(spec, f) && present(old_spec, f)) spec[f] = old_spec[f];
-    add_default_tolerations(spec);  // DefaultTolerationSeconds handles updates too
+    // DefaultTolerationSeconds handles updates too.
+    add_default_tolerations(spec, not_ready_seconds_, unreachable_seconds_);
   }
 
   void validate(const json& obj, std::vector<Cause>& out) const override {
@@ -295,6 +296,8 @@ class PodStrategy final : public Strategy {
   }
 
  private:
+  std::int64_t not_ready_seconds_, unreachable_seconds_;
+
   static std::string pod_ip(const json& status) {
     const json& ips = field(status, "podIPs");
     if (ips.is_array() && !ips.empty()) return str(field(ips[0], "ip"));
@@ -564,6 +567,8 @@ json PodStrategy::cells(const json& pod) const {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_pod_strategy() { return std::make_unique<PodStrategy>(); }
+std::unique_ptr<Strategy> make_pod_strategy(std::int64_t not_ready_seconds, std::int64_t unreachable_seconds) {
+  return std::make_unique<PodStrategy>(not_ready_seconds, unreachable_seconds);
+}
 
 }  // namespace berth::apiserver

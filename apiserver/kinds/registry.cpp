@@ -6,10 +6,11 @@
 
 namespace berth::apiserver {
 
-void register_kinds(Api& api) {
+void register_kinds(Api& api, const KindOptions& options) {
   // core/v1
   api.add(make_namespace_strategy());
-  api.add(make_pod_strategy());
+  api.add(make_pod_strategy(options.default_not_ready_toleration_seconds,
+                            options.default_unreachable_toleration_seconds));
   api.add(make_node_strategy());
   api.add(make_event_strategy());
   api.add(make_configmap_strategy());

@@ -2,13 +2,15 @@
 // (pod.cpp, deployment.cpp, replicaset.cpp) over the shared pod spec rules in pod_template.h.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "apiserver/strategy.h"
 
 namespace berth::apiserver {
 
-std::unique_ptr<Strategy> make_pod_strategy();
+// not_ready/unreachable: tolerationSeconds of the default NoExecute tolerations pods get.
+std::unique_ptr<Strategy> make_pod_strategy(std::int64_t not_ready_seconds = 300, std::int64_t unreachable_seconds = 300);
 std::unique_ptr<Strategy> make_deployment_strategy();
 std::unique_ptr<Strategy> make_replicaset_strategy();
 
