@@ -16,6 +16,7 @@
 #include "apiserver/server.h"
 #include "controllers/run.h"
 #include "nodeagent/agent.h"
+#include "nodeagent/util.h"
 #include "nodeagent/images/images.h"
 
 namespace {
@@ -77,6 +78,8 @@ void usage() {
       "    --tls-san NAME          extra DNS name or IP for the serving certificate (repeatable)\n"
       "    --token-auth-file F     static bearer tokens: token,user,uid,\"group1,group2\"\n"
       "    --compaction-window S   seconds of history kept for watches (default 300)\n"
+      "    --default-not-ready-toleration-seconds S, --default-unreachable-toleration-seconds S\n"
+      "                            tolerationSeconds of the NoExecute tolerations pods get (300)\n"
       "    --no-controllers        do not run the controllers in this process\n"
       "  controllers  run only the controllers against --kubeconfig F (leader-elected)\n"
       "  image import FILE [--data-dir D]  load an OCI layout or archive into an agent's image store\n"
@@ -175,6 +178,19 @@ int run_server(const Args& args, bool with_agent = false) {
     }
     config.compaction_window = std::chrono::seconds(s);
   }
+  for (auto [flag, target] : {std::pair{"default-not-ready-toleration-seconds", &config.default_not_ready_toleration_seconds},
+                              std::pair{"default-unreachable-toleration-seconds",
+                                        &config.default_unreachable_toleration_seconds}}) {
+    if (!args.has(flag)) continue;
+    char* end = nullptr;
+    std::string value = args.get(flag);
+    long long n = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 0) {
+      std::fprintf(stderr, "berth server: --%s wants a number of seconds (0 or more)\n", flag);
+      return 2;
+    }
+    *target = n;
+  }
   bool with_controllers = !args.has("no-controllers");
   berth::controllers::ControllerOptions controller_options;
   if (with_controllers) {
@@ -236,7 +252,10 @@ int run_server(const Args& args, bool with_agent = false) {
 
 int main(int argc, char** argv) {
   // The agent parses its own flags (boolean ones like --simulate), and runs its container shims.
-  if (argc > 1 && std::strcmp(argv[1], "agent") == 0) return berth::nodeagent::agent_main(argc - 1, argv + 1);
+  if (argc > 1 && std::strcmp(argv[1], "agent") == 0) {
+    berth::nodeagent::tune_agent_memory();  // a node agent alone: small heap (see util.h)
+    return berth::nodeagent::agent_main(argc - 1, argv + 1);
+  }
   Args args = parse(argc, argv, {"help", "no-controllers"});
   if (!args.error.empty()) {
     std::fprintf(stderr, "berth: %s\n", args.error.c_str());

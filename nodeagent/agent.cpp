@@ -16,8 +16,10 @@
 #include <thread>
 
 #include "client/client.h"
+#include "nodeagent/admission.h"
 #include "nodeagent/container_spec.h"
 #include "nodeagent/events.h"
+#include "nodeagent/exec.h"
 #include "nodeagent/images/images.h"
 #include "nodeagent/logs.h"
 #include "nodeagent/network.h"
@@ -174,6 +176,14 @@ class AgentImpl final : public Agent, public EndpointBackend {
     if (fleet_) return fleet_->container_logs(ns, pod, container, request);
     return real_container_logs(ns, pod, container, request);
   }
+  net::Response exec(const std::string& ns, const std::string& pod, const std::string& container,
+                     const net::Request& request) override {
+    if (fleet_ || !runtime_) return EndpointBackend::exec(ns, pod, container, request);
+    std::optional<PodSnapshot> found;
+    for (auto& s : snapshots())
+      if (s.ns == ns && s.name == pod) found = std::move(s);
+    return serve_exec(*runtime_, found ? &*found : nullptr, container, request);
+  }
   net::Response stats_summary(const net::Request& request) override {
     if (fleet_) return fleet_->stats_summary(request);
     std::vector<PodSnapshot> pods = snapshots();
@@ -201,6 +211,12 @@ class AgentImpl final : public Agent, public EndpointBackend {
   void pods_loop();
   void housekeeping_loop();
   void dispatch(const json& pod);
+  std::optional<PodRecord> admit(const json& pod);
+  void remember_node(const json& node) {
+    std::lock_guard lock(node_mu_);
+    node_obj_ = node;
+    node_at_ = SteadyClock::now();
+  }
   void restore_workers();
   void remove_orphans(const std::set<std::string>& listed_uids);
   NodeHealth health();
@@ -229,6 +245,9 @@ class AgentImpl final : public Agent, public EndpointBackend {
   Clock::time_point started_at_ = Clock::now();
   std::mutex workers_mu_;
   std::map<std::string, std::shared_ptr<PodWorker>> workers_;
+  std::mutex node_mu_;
+  json node_obj_;  // our Node as the API server last returned it (labels, taints) for admission
+  SteadyClock::time_point node_at_{};
   std::vector<std::thread> threads_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
@@ -344,6 +363,7 @@ api::Status AgentImpl::register_node() {
     auto created = client_->create("/api/v1/nodes", node);
     if (created) {
       node_uid_ = jstr(*created, {"metadata", "uid"});
+      remember_node(*created);
       BERTH_LOGI("registered node %s", o_.node_name.c_str());
       return {};
     }
@@ -351,6 +371,7 @@ api::Status AgentImpl::register_node() {
       auto existing = client_->get("/api/v1/nodes/" + o_.node_name);
       if (existing) {
         node_uid_ = jstr(*existing, {"metadata", "uid"});
+        remember_node(*existing);
         std::string cidr = jstr(*existing, {"spec", "podCIDR"});
         if (!cidr.empty()) facts_.pod_cidr = cidr;
         // Re-assert our labels, as the kubelet reconciles them on start.
@@ -412,6 +433,7 @@ void AgentImpl::status_loop() {
       auto r = client_->patch("/api/v1/nodes/" + o_.node_name + "/status", {{"status", status}},
                               "application/strategic-merge-patch+json");
       if (r) {
+        remember_node(*r);
         if (last_sent.is_null() || h.ready != was_ready)
           events_->node_event(o_.node_name, "Normal", h.ready ? "NodeReady" : "NodeNotReady",
                               "Node " + o_.node_name + " status is now: " + (h.ready ? "NodeReady" : "NodeNotReady"));
@@ -489,16 +511,66 @@ void AgentImpl::dispatch(const json& pod) {
   {
     std::lock_guard lock(workers_mu_);
     auto it = workers_.find(uid);
-    if (it != workers_.end()) {
-      w = it->second;
-    } else {
-      if (stopping_) return;
-      w = std::make_shared<PodWorker>(ctx_, uid, std::nullopt);
+    if (it != workers_.end()) w = it->second;
+  }
+  if (!w) {
+    // Only the pods loop creates workers, so pods are admitted one at a time, each against
+    // those admitted before it (the kubelet's HandlePodAdditions). Restored pods were admitted
+    // before the restart and are not checked again.
+    if (stopping_) return;
+    w = std::make_shared<PodWorker>(ctx_, uid, admit(pod));
+    {
+      std::lock_guard lock(workers_mu_);
       workers_[uid] = w;
-      w->start();
     }
+    w->start();
   }
   w->update(pod);
+}
+
+std::optional<PodRecord> AgentImpl::admit(const json& pod) {
+  std::string phase = jstr(pod, {"status", "phase"});
+  if (phase == "Succeeded" || phase == "Failed" || at(pod, {"metadata", "deletionTimestamp"}).is_string())
+    return std::nullopt;  // nothing will run: no admission, as the kubelet skips terminal pods
+  json node;
+  bool stale;
+  {
+    std::lock_guard lock(node_mu_);
+    node = node_obj_;
+    stale = SteadyClock::now() - node_at_ > std::chrono::seconds(10);
+  }
+  // Labels and taints others set reach us with the status updates; the kubelet's node informer
+  // is quicker, so an older copy is read again, and so is any copy before a rejection.
+  auto refresh = [&] {
+    auto fresh = client_->get("/api/v1/nodes/" + o_.node_name);
+    if (!fresh) return false;
+    remember_node(*fresh);
+    node = std::move(*fresh);
+    return true;
+  };
+  bool fresh = stale && refresh();
+  // Without the API's copy, the node as we register it (the kubelet's initial node).
+  if (!node.is_object()) node = build_node(facts_, NodeHealth{}, Clock::now());
+  std::vector<std::shared_ptr<const json>> admitted;
+  {
+    std::lock_guard lock(workers_mu_);
+    for (auto& [uid, w] : workers_)
+      if (auto p = w->admitted_pod()) admitted.push_back(std::move(p));
+  }
+  AdmitResult r = admit_pod(pod, node, admitted);
+  if (!r.admit && !fresh && refresh()) r = admit_pod(pod, node, admitted);
+  if (r.admit) return std::nullopt;
+  PodRecord rec;
+  rec.uid = jstr(pod, {"metadata", "uid"});
+  rec.ns = jstr(pod, {"metadata", "namespace"});
+  rec.name = jstr(pod, {"metadata", "name"});
+  rec.terminal = true;
+  rec.rejected = true;
+  rec.reason = r.reason;
+  rec.message = rejection_message(r);
+  BERTH_LOGW("pod %s/%s: admission denied: %s: %s", rec.ns.c_str(), rec.name.c_str(), r.reason.c_str(), r.message.c_str());
+  events_->pod_event(pod, "", "Warning", r.reason, r.message);
+  return rec;
 }
 
 void AgentImpl::pods_loop() {
@@ -534,6 +606,11 @@ void AgentImpl::pods_loop() {
         remove_orphans(listed);
         first = false;
       }
+      // Oldest first, so admission favours the pods that were there first (as the kubelet sorts
+      // its additions by creation time). RFC 3339 UTC stamps order as strings.
+      std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
+        return jstr(a, {"metadata", "creationTimestamp"}) < jstr(b, {"metadata", "creationTimestamp"});
+      });
       for (const auto& p : items) dispatch(p);
       std::vector<std::shared_ptr<PodWorker>> gone;
       {
@@ -594,6 +671,7 @@ void AgentImpl::pods_loop() {
 void AgentImpl::housekeeping_loop() {
   uint64_t generation = Reaper::instance().exit_generation();
   auto next_sample = SteadyClock::now();
+  bool trim = false;  // pod workers ended since the last release_free_memory()
   while (sleep_for(std::chrono::milliseconds(200))) {
     uint64_t g = Reaper::instance().exit_generation();
     std::vector<std::shared_ptr<PodWorker>> ws;
@@ -603,6 +681,7 @@ void AgentImpl::housekeeping_loop() {
         if (it->second->finished()) {
           it->second->stop();
           it = workers_.erase(it);
+          trim = true;
         } else {
           ws.push_back(it->second);
           ++it;
@@ -616,6 +695,8 @@ void AgentImpl::housekeeping_loop() {
     if (SteadyClock::now() >= next_sample) {
       next_sample = SteadyClock::now() + std::chrono::seconds(10);
       stats_.sample(snapshots());
+      if (trim) release_free_memory();  // what the finished pods' workers held (util.h)
+      trim = false;
     }
   }
 }

@@ -2,10 +2,16 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
+#include <thread>
 
 namespace berth::nodeagent {
 
@@ -67,8 +73,10 @@ namespace {
 
 class CniNetwork final : public PodNetwork {
  public:
-  explicit CniNetwork(NetworkOptions o) : o_(std::move(o)) {
-    ip_masq_ = ::access("/usr/sbin/iptables", X_OK) == 0 || ::access("/sbin/iptables", X_OK) == 0;
+  explicit CniNetwork(NetworkOptions o) : o_(std::move(o)), gate_(startup_concurrency()) {
+    iptables_ = ::access("/usr/sbin/iptables", X_OK) == 0 ? "/usr/sbin/iptables"
+                : ::access("/sbin/iptables", X_OK) == 0  ? "/sbin/iptables"
+                                                          : "";
   }
 
   std::string not_ready_reason() const override {
@@ -119,17 +127,59 @@ class CniNetwork final : public PodNetwork {
     return t.empty() ? "exit code " + std::to_string(r.exit_code) : t;
   }
 
-  api::Status make_ns_file(const std::string& dir, const std::string& path, const char* flag) {
+  // A persistent namespace: a short-lived thread unshares it and bind-mounts its
+  // /proc/thread-self/ns/<kind> onto path (what `unshare --net=path` does, without two execs).
+  // Namespaces are per thread, so the rest of the agent is unaffected; the bind mount keeps the
+  // namespace alive after the thread ends.
+  api::Status make_ns_file(const std::string& dir, const std::string& path, int nstype) {
     if (is_mounted(path)) return {};
     if (auto st = mkdir_p(dir, 0755); !st) return st;
     if (!exists(path)) {
       if (auto st = write_file(path, "", 0644); !st) return st;
     }
-    auto r = run_command({"unshare", std::string(flag) + "=" + path, "true"}, "", std::chrono::seconds(30));
-    if (r.exit_code != 0) {
+    std::string self = nstype == CLONE_NEWNET ? "/proc/thread-self/ns/net" : "/proc/thread-self/ns/ipc";
+    std::string err;
+    std::thread([&] {
+      if (::unshare(nstype) != 0) err = std::string("unshare: ") + std::strerror(errno);
+      else if (::mount(self.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        err = std::string("bind mount: ") + std::strerror(errno);
+    }).join();
+    if (!err.empty()) {
       ::unlink(path.c_str());
-      return api::Status(api::Reason::InternalError, "create namespace " + path + ": " + trim(r.err));
+      return api::Status(api::Reason::InternalError, "create namespace " + path + ": " + err);
     }
+    return {};
+  }
+
+  // One masquerade rule for the whole pod CIDR, installed once, instead of the bridge plugin's
+  // ipMasq (a chain and eight iptables execs per pod on ADD, more on DEL). It matches what
+  // ipMasq does (traffic from pods to anything but the pod network and multicast is
+  // masqueraded), as the kubelet's kubenet did with the same plugin.
+  api::Status ensure_masquerade() {
+    if (iptables_.empty() || masq_ready_) return {};
+    std::string chain = "BERTH-MASQ-" + sha256_hex(o_.bridge + " " + o_.pod_cidr).substr(0, 12);
+    auto ipt = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), {iptables_, "-w", "-t", "nat"});
+      return run_command(args, "", std::chrono::seconds(60));
+    };
+    ipt({"-N", chain});  // fails when it exists: it is refilled below
+    std::string comment = "berth pod network " + o_.bridge;
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"-F", chain},
+             {"-A", chain, "-d", o_.pod_cidr, "-m", "comment", "--comment", comment, "-j", "ACCEPT"},
+             {"-A", chain, "!", "-d", "224.0.0.0/4", "-m", "comment", "--comment", comment, "-j", "MASQUERADE"}}) {
+      auto r = ipt(args);
+      if (r.exit_code != 0) return api::Status(api::Reason::InternalError, "iptables: " + trim(r.err));
+    }
+    std::vector<std::string> jump = {"POSTROUTING", "-s", o_.pod_cidr, "-m", "comment", "--comment", comment, "-j", chain};
+    std::vector<std::string> check = {"-C"}, add = {"-A"};
+    check.insert(check.end(), jump.begin(), jump.end());
+    add.insert(add.end(), jump.begin(), jump.end());
+    if (ipt(check).exit_code != 0) {
+      auto r = ipt(add);
+      if (r.exit_code != 0) return api::Status(api::Reason::InternalError, "iptables: " + trim(r.err));
+    }
+    masq_ready_ = true;
     return {};
   }
 
@@ -145,7 +195,13 @@ class CniNetwork final : public PodNetwork {
 
   api::Result<PodNetworkStatus> setup(const std::string& sandbox, const std::string& ns, const std::string& name,
                                       const std::string& uid, const json& port_mappings) override {
-    std::lock_guard lock(mu_);  // host-local and the bridge are safe to run concurrently, but serialising keeps logs readable
+    // Pods are set up a few at a time, in the order they came: with a burst of pods, the first
+    // ones get their network (and so start) first instead of all finishing together at the end.
+    auto slot = gate_.enter();
+    // The first setup creates the bridge and its address, and the masquerade rule: alone.
+    // host-local locks its own store, so later setups run side by side.
+    std::unique_lock first(mu_, std::defer_lock);
+    if (!bridge_ready_) first.lock();
     PodNetworkStatus status;
     status.netns_path = netns_path(sandbox);
     if (auto cached = read_file(result_path(sandbox)); cached && is_mounted(status.netns_path)) {
@@ -156,8 +212,9 @@ class CniNetwork final : public PodNetwork {
       }
     }
     if (auto r = not_ready_reason(); !r.empty()) return api::Status(api::Reason::ServiceUnavailable, r);
+    if (auto st = ensure_masquerade(); !st) return st;
     mark(sandbox);
-    if (auto st = make_ns_file(o_.netns_dir, status.netns_path, "--net"); !st) return st;
+    if (auto st = make_ns_file(o_.netns_dir, status.netns_path, CLONE_NEWNET); !st) return st;
     json lo = {{"cniVersion", "1.0.0"}, {"name", "cni-loopback"}, {"type", "loopback"}};
     auto r = cni("loopback", "ADD", sandbox, status.netns_path, ns, name, uid, lo);
     if (r.exit_code != 0) {
@@ -165,7 +222,7 @@ class CniNetwork final : public PodNetwork {
       teardown_locked(sandbox, ns, name, uid);
       return api::Status(api::Reason::InternalError, "plugin type=\"loopback\" failed (add): " + err);
     }
-    json conf = bridge_conf(o_, ip_masq_);
+    json conf = bridge_conf(o_, false);
     r = cni("bridge", "ADD", sandbox, status.netns_path, ns, name, uid, conf);
     if (r.exit_code != 0) {
       std::string err = cni_error(r);
@@ -184,7 +241,8 @@ class CniNetwork final : public PodNetwork {
       teardown_locked(sandbox, ns, name, uid);
       return api::Status(api::Reason::InternalError, "the bridge plugin returned no address: " + trim(r.out));
     }
-    json saved = {{"ips", status.ips}, {"cni", result}};
+    // ipMasq as used on ADD, so DEL matches (pods set up before the shared rule had it on).
+    json saved = {{"ips", status.ips}, {"cni", result}, {"ipMasq", false}};
     if (port_mappings.is_array() && !port_mappings.empty()) {
       if (!exists(o_.cni_bin_dir + "/portmap")) {
         teardown_locked(sandbox, ns, name, uid);
@@ -199,7 +257,9 @@ class CniNetwork final : public PodNetwork {
       saved["portMappings"] = port_mappings;
     }
     mkdir_p(o_.state_dir + "/results", 0700);
-    write_file_atomic(result_path(sandbox), saved.dump(), 0600);
+    // Not fsynced: the namespace it describes does not survive the machine either.
+    write_file_atomic(result_path(sandbox), saved.dump(), 0600, /*durable=*/false);
+    bridge_ready_ = true;
     return status;
   }
 
@@ -215,7 +275,9 @@ class CniNetwork final : public PodNetwork {
       if (r.exit_code != 0) err = "plugin type=\"portmap\" name=\"berth\" failed (delete): " + cni_error(r);
     }
     if (exists(o_.cni_bin_dir + "/bridge")) {
-      auto r = cni("bridge", "DEL", sandbox, is_mounted(path) ? path : "", ns, name, uid, bridge_conf(o_, ip_masq_));
+      const json& masq = at(saved, {"ipMasq"});
+      bool ip_masq = masq.is_boolean() ? masq.get<bool>() : !iptables_.empty();
+      auto r = cni("bridge", "DEL", sandbox, is_mounted(path) ? path : "", ns, name, uid, bridge_conf(o_, ip_masq));
       if (r.exit_code != 0 && err.empty()) err = "plugin type=\"bridge\" name=\"berth\" failed (delete): " + cni_error(r);
     }
     unmount_all(path);
@@ -228,14 +290,15 @@ class CniNetwork final : public PodNetwork {
 
   api::Status teardown(const std::string& sandbox, const std::string& ns, const std::string& name,
                        const std::string& uid) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock first(mu_, std::defer_lock);
+    if (!bridge_ready_) first.lock();
     return teardown_locked(sandbox, ns, name, uid);
   }
 
   api::Result<std::string> ensure_ipc_namespace(const std::string& sandbox) override {
     std::string path = ipc_path(sandbox);
     mark(sandbox);
-    if (auto st = make_ns_file(o_.ipcns_dir, path, "--ipc"); !st) return st;
+    if (auto st = make_ns_file(o_.ipcns_dir, path, CLONE_NEWIPC); !st) return st;
     return path;
   }
 
@@ -260,8 +323,11 @@ class CniNetwork final : public PodNetwork {
 
  private:
   NetworkOptions o_;
-  bool ip_masq_ = false;
+  std::string iptables_;  // empty: no iptables, no masquerading (as the bridge plugin's ipMasq needs it too)
+  bool masq_ready_ = false;  // under mu_ (set during the first setup)
+  std::atomic<bool> bridge_ready_{false};
   std::mutex mu_;
+  FifoGate gate_;
 };
 
 }  // namespace

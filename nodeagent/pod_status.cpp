@@ -105,7 +105,10 @@ json PodRecord::to_json() const {
           {"initContainers", inits},
           {"containers", cs},
           {"terminal", terminal},
-          {"deleting", deleting}};
+          {"deleting", deleting},
+          {"reason", reason},
+          {"message", message},
+          {"rejected", rejected}};
 }
 
 PodRecord PodRecord::from_json(const json& j) {
@@ -123,6 +126,9 @@ PodRecord PodRecord::from_json(const json& j) {
     for (const auto& c : j["containers"]) r.containers.push_back(ContainerRecord::from_json(c));
   r.terminal = jbool(j, {"terminal"});
   r.deleting = jbool(j, {"deleting"});
+  r.reason = jstr(j, {"reason"});
+  r.message = jstr(j, {"message"});
+  r.rejected = jbool(j, {"rejected"});
   return r;
 }
 
@@ -193,6 +199,12 @@ std::chrono::nanoseconds Backoff::get(const std::string& key) const {
   return it == entries_.end() ? std::chrono::nanoseconds(0) : it->second.backoff;
 }
 
+Clock::time_point Backoff::ready_after_update(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return Clock::time_point{};
+  return it->second.last_update + std::chrono::duration_cast<Clock::duration>(it->second.backoff);
+}
+
 Clock::time_point Backoff::ready_at(const std::string& key, Clock::time_point event_time) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) return event_time;
@@ -200,6 +212,13 @@ Clock::time_point Backoff::ready_at(const std::string& key, Clock::time_point ev
 }
 
 // ---- status ----
+
+std::optional<Clock::time_point> active_deadline(const json& pod, Clock::time_point start_time) {
+  const json& ads = at(pod, {"spec", "activeDeadlineSeconds"});
+  // Validation keeps it a positive integer; anything else means no deadline, as a nil pointer does.
+  if (!ads.is_number_integer() || ads.get<int64_t>() <= 0 || start_time == Clock::time_point{}) return std::nullopt;
+  return start_time + std::chrono::seconds(ads.get<int64_t>());
+}
 
 std::string compute_phase(const json& pod, const PodRecord& rec, bool pod_is_terminal) {
   std::string policy = jstr(pod, {"spec", "restartPolicy"}, "Always");
@@ -313,12 +332,27 @@ json container_status_json(const ContainerRecord& r, const json& spec) {
 
 json compute_pod_status(const json& pod, const PodRecord& rec, const StatusInputs& in, Clock::time_point now_tp) {
   std::string now = format_time(now_tp);
+  if (rec.rejected) {
+    // The kubelet's rejectPod: phase, reason and message only (the status manager adds the start
+    // time); no conditions or container statuses, since nothing of the pod was set up here.
+    json status = {{"phase", "Failed"}, {"reason", rec.reason}, {"message", rec.message}};
+    std::string qos = jstr(pod, {"status", "qosClass"});
+    if (!qos.empty()) status["qosClass"] = qos;
+    if (rec.start_time != Clock::time_point{}) status["startTime"] = format_time(rec.start_time);
+    return status;
+  }
   bool all_stopped = std::none_of(rec.containers.begin(), rec.containers.end(),
                                   [](const ContainerRecord& c) { return c.state == ContainerRecord::State::Running; }) &&
                      std::none_of(rec.init_containers.begin(), rec.init_containers.end(),
                                   [](const ContainerRecord& c) { return c.state == ContainerRecord::State::Running; });
   bool pod_is_terminal = in.deleting && all_stopped;
   std::string phase = compute_phase(pod, rec, pod_is_terminal);
+  // An eviction by the agent itself (activeDeadlineSeconds) fails the pod at once, while its
+  // containers are still being stopped, as the kubelet's pod sync handlers do.
+  if (rec.terminal && !rec.reason.empty()) phase = "Failed";
+  // A phase never leaves Succeeded or Failed: the kubelet keeps a terminal phase it finds in the API.
+  std::string api_phase = jstr(pod, {"status", "phase"});
+  if (phase != "Succeeded" && phase != "Failed" && (api_phase == "Succeeded" || api_phase == "Failed")) phase = api_phase;
 
   const json& previous = at(pod, {"status", "conditions"});
   auto condition = [&](const char* type, bool ok, const std::string& reason, const std::string& message) {
@@ -394,6 +428,10 @@ json compute_pod_status(const json& pod, const PodRecord& rec, const StatusInput
   conditions.push_back(condition("PodScheduled", true, "", ""));
 
   json status = {{"phase", phase}, {"conditions", conditions}};
+  if (rec.terminal && !rec.reason.empty()) {
+    status["reason"] = rec.reason;
+    status["message"] = rec.message;
+  }
   if (!in.host_ip.empty()) {
     status["hostIP"] = in.host_ip;
     status["hostIPs"] = json::array({{{"ip", in.host_ip}}});

@@ -54,6 +54,10 @@ struct PodRecord {
   std::vector<ContainerRecord> init_containers, containers;
   bool terminal = false;  // Succeeded or Failed: nothing is started again
   bool deleting = false;  // being torn down after a deletion
+  // Why the agent itself failed the pod (status.reason/message): DeadlineExceeded when
+  // activeDeadlineSeconds ran out, or an admission rejection (OutOfcpu, NodeAffinity, ...).
+  std::string reason, message;
+  bool rejected = false;  // refused at admission: nothing of it ever ran on this node
 
   json to_json() const;
   static PodRecord from_json(const json& j);
@@ -76,6 +80,8 @@ class Backoff {
   // Whether the last attempt (next()) was less than the current back-off ago (image pulls).
   bool in_backoff_since_update(const std::string& key, Clock::time_point now) const;
   std::chrono::nanoseconds get(const std::string& key) const;
+  // When the back-off of the last attempt (next()) ends (image pulls).
+  Clock::time_point ready_after_update(const std::string& key) const;
   // When waiting for key ends, for an exit at event_time.
   Clock::time_point ready_at(const std::string& key, Clock::time_point event_time) const;
   void reset(const std::string& key) { entries_.erase(key); }
@@ -96,6 +102,12 @@ struct StatusInputs {
 
 // The pod phase (getPhase).
 std::string compute_phase(const json& pod, const PodRecord& rec, bool pod_is_terminal);
+
+// The kubelet's activeDeadlineHandler: whether a pod that started at start_time has been active
+// longer than spec.activeDeadlineSeconds, and when it will be (nullopt: no deadline, or not started).
+inline constexpr const char* kDeadlineExceededReason = "DeadlineExceeded";
+inline constexpr const char* kDeadlineExceededMessage = "Pod was active on the node longer than the specified deadline";
+std::optional<Clock::time_point> active_deadline(const json& pod, Clock::time_point start_time);
 
 // The status we report (sent as a strategic merge patch; conditions merge by type, so
 // conditions other components own survive). lastTransitionTime is kept from the API object's

@@ -82,6 +82,13 @@ PodWorker::PodWorker(AgentContext& ctx, std::string uid, std::optional<PodRecord
   }
   rec_.uid = uid_;
   snapshot_rec_ = rec_;
+  inactive_ = rec_.terminal && !any_running();
+}
+
+std::shared_ptr<const json> PodWorker::admitted_pod() {
+  if (finished_ || inactive_) return nullptr;
+  std::lock_guard lock(mu_);
+  return first_pod_;
 }
 
 PodWorker::~PodWorker() { stop(); }
@@ -91,6 +98,7 @@ void PodWorker::start() { thread_ = std::thread([this] { run(); }); }
 void PodWorker::update(const json& pod) {
   std::lock_guard lock(mu_);
   pod_ = pod;
+  if (!first_pod_) first_pod_ = std::make_shared<const json>(pod);
   dirty_ = true;
   cv_.notify_all();
 }
@@ -173,6 +181,7 @@ void PodWorker::run() {
       std::lock_guard lock(snapshot_mu_);
       snapshot_rec_ = rec_;
     }
+    inactive_ = rec_.terminal && !any_running();
     if (finished_) return;
     if (next_wake_ == Clock::time_point{}) next_wake_ = Clock::now() + kPollIdle;
   }
@@ -345,7 +354,10 @@ void PodWorker::maybe_start(const json& pod, ContainerRecord& r, const json& spe
   }
   if (!start_container(pod, r, spec)) {
     auto retry = Clock::now() + kRetryErrors;
-    if (r.state == ContainerRecord::State::Waiting) {
+    // Pulls follow the image back-off instead (start_container wakes us when it ends), so the
+    // next sync shows ImagePullBackOff at once, as the kubelet's does after its status update.
+    bool pull_backoff = r.waiting_reason == "ErrImagePull" || r.waiting_reason == "ImagePullBackOff";
+    if (r.state == ContainerRecord::State::Waiting && !pull_backoff) {
       event_throttle_["retry:" + key] = retry;
       wake_at(retry);
     }
@@ -398,9 +410,12 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
       if (image_backoff_.in_backoff_since_update(image_key, now)) {
         std::string msg = "Back-off pulling image \"" + image_ref + "\"";
         event("Normal", "BackOff", msg);
-        wake_at(now + image_backoff_.get(image_key));
-        return fail("ImagePullBackOff", msg);
+        wake_at(image_backoff_.ready_after_update(image_key));
+        // The waiting message carries the last pull's error, as the kubelet's image manager does.
+        auto prev = prev_pull_error_.find(image_key);
+        return fail("ImagePullBackOff", prev == prev_pull_error_.end() ? msg : msg + ": " + prev->second);
       }
+      prev_pull_error_.erase(image_key);
       event("Normal", "Pulling", "Pulling image \"" + image_ref + "\"");
     }
     // Pull credentials from imagePullSecrets for the image's registry.
@@ -450,10 +465,14 @@ bool PodWorker::start_container(const json& pod_in, ContainerRecord& r, const js
         event("Warning", "Failed", "Error: InvalidImageName");
         return fail(reason, msg);
       }
+      // The kubelet sees pull errors through CRI's gRPC, so its messages carry the status code.
+      msg = std::string("rpc error: code = ") +
+            (pulled.status().reason() == api::Reason::NotFound ? "NotFound" : "Unknown") + " desc = " + msg;
       event("Warning", "Failed", "Failed to pull image \"" + image_ref + "\": " + msg);
       event("Warning", "Failed", "Error: ErrImagePull");
       image_backoff_.next(image_key, now, now);
-      wake_at(now + image_backoff_.get(image_key));
+      prev_pull_error_[image_key] = "ErrImagePull: " + msg;
+      wake_at(image_backoff_.ready_after_update(image_key));
       return fail("ErrImagePull", msg);
     }
     image = std::move(*pulled);
@@ -774,8 +793,28 @@ void PodWorker::sync_running(json& pod) {
   }
   refresh_containers(pod);
   if (rec_.terminal) {
+    if (rec_.sandbox_ready || any_running()) stop_terminal_pod(pod);  // an agent restart mid-stop
     publish_status(pod);
     return;
+  }
+
+  // activeDeadlineSeconds, counted from the start time we reported (the kubelet's
+  // activeDeadlineHandler): the pod fails and everything in it is stopped.
+  if (auto deadline = active_deadline(pod, rec_.start_time)) {
+    if (now >= *deadline) {
+      BERTH_LOGI("pod %s/%s: active deadline exceeded", rec_.ns.c_str(), rec_.name.c_str());
+      ctx_.events->pod_event(pod, "", "Normal", kDeadlineExceededReason, kDeadlineExceededMessage);
+      rec_.terminal = true;
+      rec_.reason = kDeadlineExceededReason;
+      rec_.message = kDeadlineExceededMessage;
+      persist();
+      publish_status(pod);  // Failed at once; the containers' ends follow
+      stop_terminal_pod(pod);
+      persist();
+      publish_status(pod);
+      return;
+    }
+    wake_at(*deadline);
   }
 
   // Volumes: set up once, then refreshed (ConfigMap/Secret/downward API contents) every minute,
@@ -876,15 +915,7 @@ void PodWorker::sync_running(json& pod) {
     if (phase == "Succeeded" || phase == "Failed") rec_.terminal = true;
   }
   if (rec_.terminal) {
-    // Sidecars and anything else still running stop with the pod; the sandbox goes too.
-    for (auto* list : {&rec_.init_containers, &rec_.containers})
-      for (auto& r : *list)
-        if (r.state == ContainerRecord::State::Running)
-          kill_container(pod, r, spec_of(pod, r.name, r.init),
-                         static_cast<int>(jint(pod, {"spec", "terminationGracePeriodSeconds"}, 30)),
-                         "Stopping container " + r.name);
-    refresh_containers(pod);
-    if (rec_.sandbox_ready) teardown_sandbox();
+    stop_terminal_pod(pod);
     BERTH_LOGI("pod %s/%s: %s", rec_.ns.c_str(), rec_.name.c_str(), compute_phase(pod, rec_, false).c_str());
   } else {
     run_probes(pod);
@@ -897,6 +928,34 @@ void PodWorker::sync_running(json& pod) {
     for (auto& r : *list)
       if (r.state == ContainerRecord::State::Running) running = true;
   if (running) wake_at(Clock::now() + kPollRunning);
+}
+
+bool PodWorker::any_running() const {
+  for (const auto* list : {&rec_.init_containers, &rec_.containers})
+    for (const auto& r : *list)
+      if (r.state == ContainerRecord::State::Running) return true;
+  return false;
+}
+
+void PodWorker::stop_terminal_pod(const json& pod) {
+  // Sidecars and anything else still running stop with the pod (in parallel, as the kubelet
+  // kills a pod's containers); the sandbox goes too.
+  int64_t grace = jint(pod, {"spec", "terminationGracePeriodSeconds"}, 30);
+  std::vector<std::future<void>> kills;
+  for (auto* list : {&rec_.init_containers, &rec_.containers})
+    for (auto& r : *list)
+      if (r.state == ContainerRecord::State::Running) {
+        const json* spec = spec_of(pod, r.name, r.init);
+        kills.push_back(std::async(std::launch::async, [this, &pod, &r, spec, grace] {
+          kill_container(pod, r, spec, static_cast<int>(grace), "Stopping container " + r.name);
+        }));
+      }
+  for (auto& k : kills) k.wait();
+  refresh_containers(pod);
+  for (auto* list : {&rec_.init_containers, &rec_.containers})
+    for (auto& r : *list)
+      if (r.state == ContainerRecord::State::Waiting && r.terminated) r.state = ContainerRecord::State::Terminated;
+  if (rec_.sandbox_ready) teardown_sandbox();
 }
 
 void PodWorker::cleanup_all() {

@@ -91,6 +91,10 @@ class PodWorker {
   PodSnapshot snapshot();
   // Wakes the worker (a container may have exited).
   void poke();
+  // The pod as first given (as admitted), while it still holds resources on the node (the
+  // kubelet's active pods: not yet in a terminal phase with everything stopped); what admission
+  // counts. Null otherwise.
+  std::shared_ptr<const json> admitted_pod();
   std::string uid() const { return uid_; }
 
  private:
@@ -106,6 +110,8 @@ class PodWorker {
                       const std::string& reason_message);
   api::Status setup_sandbox(const json& pod);
   void teardown_sandbox();
+  void stop_terminal_pod(const json& pod);
+  bool any_running() const;
   void cleanup_all();
   void publish_status(const json& pod);
   void persist();
@@ -122,10 +128,12 @@ class PodWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   std::optional<json> pod_;  // latest from the API
+  std::shared_ptr<const json> first_pod_;  // the first seen, for admission
   bool removed_ = false;
   bool stopping_ = false;
   bool dirty_ = true;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> inactive_{false};  // terminal and nothing running
   std::thread thread_;
 
   // worker-thread state
@@ -136,6 +144,7 @@ class PodWorker {
   json last_sent_status_;
   std::string persisted_;  // state.json as last written
   Backoff container_backoff_, image_backoff_;
+  std::map<std::string, std::string> prev_pull_error_;  // image back-off key -> "ErrImagePull: <why>"
   std::map<std::string, Clock::time_point> backoff_event_at_;
   std::map<std::string, std::map<std::string, ProbeState>> probes_;  // container -> probe kind -> state
   std::map<std::string, Clock::time_point> event_throttle_;

@@ -117,6 +117,11 @@ class Runtime {
   virtual std::vector<std::string> list() = 0;
   virtual ExecResult exec(const std::string& id, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout) = 0;
+  // The command line that runs argv in the running container with the caller's stdio
+  // (`<runtime> exec`); with tty the runtime gives the command a terminal of the container's
+  // and copies between it and the caller's stdio, which must then be a terminal.
+  virtual std::vector<std::string> exec_command(const std::string& id, const std::vector<std::string>& argv,
+                                                bool tty) const = 0;
   // The host path of the container's bundle directory.
   virtual std::string bundle_dir(const std::string& id) const = 0;
 };

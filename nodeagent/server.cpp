@@ -49,12 +49,23 @@ api::Result<EndpointTls> endpoint_tls(const AgentOptions& o, const std::string& 
   return tls;
 }
 
+net::Response EndpointBackend::exec(const std::string&, const std::string& pod, const std::string&,
+                                    const net::Request&) {
+  return text_error(501, "exec is not available on simulated nodes (pod \"" + pod + "\")");
+}
+
 net::Response handle_endpoint_request(net::Request& req, EndpointBackend& backend,
                                       const std::vector<std::string>& allowed) {
   if (!req.peer.client_certificate) return text_error(401, "Unauthorized");
   if (std::find(allowed.begin(), allowed.end(), req.peer.common_name) == allowed.end()) {
     std::string sub = starts_with(req.path, "/stats") ? "stats" : starts_with(req.path, "/containerLogs") ? "log" : "proxy";
     return text_error(403, "Forbidden (user=" + req.peer.common_name + ", verb=get, resource=nodes, subresource=" + sub + ")");
+  }
+  if (starts_with(req.path, "/exec/") && (req.method == "GET" || req.method == "POST")) {
+    auto parts = split(req.path.substr(std::string("/exec/").size()), '/');
+    if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty())
+      return text_error(400, "Bad Request: expected /exec/<namespace>/<pod>/<container>");
+    return backend.exec(parts[0], parts[1], parts[2], req);
   }
   if (req.method != "GET" && req.method != "HEAD") return text_error(405, "Method Not Allowed");
   if (req.path == "/healthz") return net::Response::text(200, "ok");

@@ -2,6 +2,7 @@
 // server's client certificate (CN berth-apiserver, signed by the cluster CA) is let in.
 //   GET /containerLogs/<ns>/<pod>/<container>?follow=&tailLines=&timestamps=&previous=&sinceSeconds=&limitBytes=
 //   GET /stats/summary
+//   GET|POST /exec/<ns>/<pod>/<container>?command=..&input=1&output=1&error=1&tty=1 (WebSocket)
 //   GET /healthz
 #pragma once
 
@@ -23,6 +24,10 @@ class EndpointBackend {
   virtual net::Response container_logs(const std::string& ns, const std::string& pod, const std::string& container,
                                        const net::Request& request) = 0;
   virtual net::Response stats_summary(const net::Request& request) = 0;
+  // A WebSocket exec session in a running container (nodeagent/exec.h). Nodes without
+  // containers (the simulated fleet) answer that they cannot.
+  virtual net::Response exec(const std::string& ns, const std::string& pod, const std::string& container,
+                             const net::Request& request);
 };
 
 struct EndpointTls {

@@ -1,6 +1,7 @@
 #include "nodeagent/util.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -253,13 +255,13 @@ api::Status write_file(const std::string& path, std::string_view data, mode_t mo
   return st;
 }
 
-api::Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+api::Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode, bool durable) {
   std::string tmp = path + ".tmp" + random_hex(4);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return api::Status(api::Reason::InternalError, "open " + tmp + ": " + std::strerror(errno));
   auto st = write_all(fd, data, tmp);
   ::fchmod(fd, mode);
-  if (st) ::fsync(fd);
+  if (st && durable) ::fsync(fd);
   ::close(fd);
   if (!st) {
     ::unlink(tmp.c_str());
@@ -292,6 +294,12 @@ bool exists(const std::string& path) {
 }
 
 bool is_mounted(const std::string& path) {
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+  struct statx stx {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) != 0) return false;
+  if (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
   auto mounts = read_file("/proc/self/mountinfo");
   if (!mounts) return false;
   for (const auto& line : split(*mounts, '\n')) {
@@ -354,6 +362,39 @@ std::string sha256_hex(std::string_view data) {
     out.push_back(hex[md[i] & 15]);
   }
   return out;
+}
+
+// ---- memory ----
+
+void tune_agent_memory() {
+  ::mallopt(M_ARENA_MAX, 2);
+  ::mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
+void release_free_memory() { ::malloc_trim(0); }
+
+// ---- FifoGate ----
+
+FifoGate::Slot FifoGate::enter() {
+  std::unique_lock lock(mu_);
+  uint64_t ticket = next_ticket_++;
+  cv_.wait(lock, [&] { return ticket == serving_ && active_ < limit_; });
+  ++serving_;
+  ++active_;
+  cv_.notify_all();  // the next ticket may fit too
+  return Slot(this);
+}
+
+void FifoGate::leave() {
+  std::lock_guard lock(mu_);
+  --active_;
+  cv_.notify_all();
+}
+
+int startup_concurrency() {
+  unsigned n = std::thread::hardware_concurrency();
+  return static_cast<int>(std::max(2u, n));
 }
 
 // ---- Reaper ----

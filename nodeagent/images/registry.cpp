@@ -3,7 +3,9 @@
 // token and basic auth challenges, and redirects (blob storage on another host) followed
 // without carrying our Authorization header along.
 #include <arpa/inet.h>
+#define CURL_DISABLE_TYPECHECK  // curl_easy_setopt is called through a pointer (see CurlApi)
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -114,6 +116,78 @@ void TokenCache::put(const std::string& key, std::string header, std::chrono::se
 // ---------------------------------------------------------------- HTTP over libcurl
 
 namespace {
+
+// libcurl is loaded on the first pull instead of being linked: with the TLS, LDAP, Kerberos, SSH,
+// RTMP and IDN libraries it pulls in, it is half of the agent's shared libraries, and mapping and
+// relocating them (and running GnuTLS's and p11-kit's constructors) cost every agent process and
+// every container shim (the same executable) memory and start-up time, pulls or not.
+struct CurlApi {
+  std::string error;  // empty when loaded
+  CURLcode (*global_init)(long) = nullptr;
+  CURL* (*easy_init)() = nullptr;
+  void (*easy_cleanup)(CURL*) = nullptr;
+  void (*easy_reset)(CURL*) = nullptr;
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
+  CURLcode (*easy_perform)(CURL*) = nullptr;
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
+  const char* (*easy_strerror)(CURLcode) = nullptr;
+  char* (*easy_escape)(CURL*, const char*, int) = nullptr;
+  void (*free)(void*) = nullptr;
+  curl_slist* (*slist_append)(curl_slist*, const char*) = nullptr;
+  void (*slist_free_all)(curl_slist*) = nullptr;
+};
+
+CurlApi load_curl() {
+  CurlApi a;
+  void* h = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char* e = ::dlerror();
+    a.error = std::string("cannot load libcurl (install the libcurl4 package): ") + (e ? e : "libcurl.so.4");
+    return a;
+  }
+  auto sym = [&](auto& fn, const char* name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+    if (!fn && a.error.empty()) a.error = std::string("libcurl has no ") + name;
+  };
+  sym(a.global_init, "curl_global_init");
+  sym(a.easy_init, "curl_easy_init");
+  sym(a.easy_cleanup, "curl_easy_cleanup");
+  sym(a.easy_reset, "curl_easy_reset");
+  sym(a.easy_setopt, "curl_easy_setopt");
+  sym(a.easy_perform, "curl_easy_perform");
+  sym(a.easy_getinfo, "curl_easy_getinfo");
+  sym(a.easy_strerror, "curl_easy_strerror");
+  sym(a.easy_escape, "curl_easy_escape");
+  sym(a.free, "curl_free");
+  sym(a.slist_append, "curl_slist_append");
+  sym(a.slist_free_all, "curl_slist_free_all");
+  if (!a.error.empty()) a.global_init = nullptr;
+  return a;
+}
+
+const CurlApi& curl_api() {
+  static const CurlApi api = load_curl();
+  return api;
+}
+
+// The rest of this file calls libcurl by its usual names.
+#define curl_global_init (curl_api().global_init)
+#define curl_easy_init (curl_api().easy_init)
+#define curl_easy_cleanup (curl_api().easy_cleanup)
+#define curl_easy_reset (curl_api().easy_reset)
+#define curl_easy_setopt (curl_api().easy_setopt)
+#define curl_easy_perform (curl_api().easy_perform)
+#define curl_easy_getinfo (curl_api().easy_getinfo)
+#define curl_easy_strerror (curl_api().easy_strerror)
+#define curl_easy_escape (curl_api().easy_escape)
+#define curl_free (curl_api().free)
+#define curl_slist_append (curl_api().slist_append)
+#define curl_slist_free_all (curl_api().slist_free_all)
+
+// Why there is no handle: libcurl could not be loaded, or curl_easy_init failed.
+std::string no_curl_reason() {
+  return curl_api().error.empty() ? "curl_easy_init failed" : curl_api().error;
+}
 
 std::once_flag curl_once;
 
@@ -477,7 +551,9 @@ struct RegistryClient::Impl {
 RegistryClient::RegistryClient(const Reference& ref, const std::vector<std::string>& insecure,
                                std::vector<PullAuth> auths, TokenCache* tokens)
     : impl_(std::make_unique<Impl>()) {
-  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::call_once(curl_once, [] {
+    if (curl_api().error.empty()) curl_global_init(CURL_GLOBAL_DEFAULT);
+  });
   Impl& i = *impl_;
   i.ref = ref;
   i.host = api_host(ref.domain);
@@ -493,7 +569,7 @@ RegistryClient::RegistryClient(const Reference& ref, const std::vector<std::stri
   const char* env = std::getenv("no_proxy");
   if (!env) env = std::getenv("NO_PROXY");
   i.noproxy = std::string(env && *env ? std::string(env) + "," : "") + "localhost,127.0.0.0/8,::1";
-  i.curl = curl_easy_init();
+  if (curl_api().error.empty()) i.curl = curl_easy_init();
 }
 
 RegistryClient::~RegistryClient() {
@@ -504,7 +580,7 @@ std::string RegistryClient::base_url() const { return impl_->base(); }
 
 api::Result<Fetched> RegistryClient::get_manifest(const std::string& what) {
   Impl& i = *impl_;
-  if (!i.curl) return Status(Reason::InternalError, "curl_easy_init failed");
+  if (!i.curl) return Status(Reason::InternalError, no_curl_reason());
   const bool by_digest = valid_digest(what);
   auto res = i.request("/v2/" + i.ref.path + "/manifests/" + what, kManifestAccept, nullptr, kMaxManifestBytes, nullptr);
   if (!res) return res.take_status();
@@ -528,7 +604,7 @@ api::Result<Fetched> RegistryClient::get_manifest(const std::string& what) {
 
 Status RegistryClient::get_blob(const Descriptor& d, BlobWriter& w, const std::string& dest) {
   Impl& i = *impl_;
-  if (!i.curl) return Status(Reason::InternalError, "curl_easy_init failed");
+  if (!i.curl) return Status(Reason::InternalError, no_curl_reason());
   if (!valid_digest(d.digest)) return Status(Reason::Invalid, "unsupported digest \"" + d.digest + "\"");
   w.set_limit(d.size);
   Sink sink = [&w](const char* p, size_t n) { return w.write(p, n); };

@@ -255,3 +255,74 @@ TEST_CASE("records survive a round trip through JSON") {
   CHECK(back.containers[0].last->exit_code == 4);
   CHECK(back.init_containers.size() == 1);
 }
+
+TEST_CASE("activeDeadlineSeconds counts from the start time") {
+  json p = pod();
+  CHECK_FALSE(active_deadline(p, t0()).has_value());
+  p["spec"]["activeDeadlineSeconds"] = 30;
+  CHECK(active_deadline(p, t0()) == t0() + 30s);
+  CHECK_FALSE(active_deadline(p, Clock::time_point{}).has_value());  // not started here yet
+  p["spec"]["activeDeadlineSeconds"] = 0;
+  CHECK_FALSE(active_deadline(p, t0()).has_value());
+}
+
+TEST_CASE("a pod the agent failed itself: Failed at once with its reason and message") {
+  json p = pod();
+  PodRecord r = record(p);
+  r.sandbox_ready = true;
+  auto& c = r.containers[0];
+  c.ever_created = true;
+  c.id = "runc://abc";
+  c.state = ContainerRecord::State::Running;  // still being stopped
+  r.terminal = true;
+  r.reason = kDeadlineExceededReason;
+  r.message = kDeadlineExceededMessage;
+  json s = compute_pod_status(p, r, {"192.0.2.1", false}, t0() + 40s);
+  CHECK(s["phase"] == "Failed");
+  CHECK(s["reason"] == "DeadlineExceeded");
+  CHECK(s["message"] == "Pod was active on the node longer than the specified deadline");
+  CHECK(s["containerStatuses"][0]["state"].contains("running"));
+  c.state = ContainerRecord::State::Terminated;
+  c.terminated = exited(137);
+  s = compute_pod_status(p, r, {"192.0.2.1", false}, t0() + 42s);
+  CHECK(s["phase"] == "Failed");
+  CHECK(s["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137);
+}
+
+TEST_CASE("a pod rejected at admission: phase, reason, message, QoS and start time only") {
+  json p = pod();
+  PodRecord r;
+  r.uid = "u1";
+  r.terminal = r.rejected = true;
+  r.reason = "OutOfcpu";
+  r.message = "Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 0, capacity: 2000";
+  r.start_time = t0();
+  json s = compute_pod_status(p, r, {"192.0.2.1", false}, t0() + 1s);
+  CHECK(s == json{{"phase", "Failed"},
+                  {"reason", "OutOfcpu"},
+                  {"message", "Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 0, capacity: 2000"},
+                  {"qosClass", "BestEffort"},
+                  {"startTime", "2026-01-01T00:00:00Z"}});
+  PodRecord back = PodRecord::from_json(r.to_json());
+  CHECK(back.rejected);
+  CHECK(back.reason == "OutOfcpu");
+  CHECK(back.message == r.message);
+}
+
+TEST_CASE("a terminal phase in the API is never left") {
+  json p = pod();
+  p["status"]["phase"] = "Failed";
+  PodRecord r = record(p);  // known only from the API: nothing created here
+  json s = compute_pod_status(p, r, {}, t0());
+  CHECK(s["phase"] == "Failed");
+}
+
+TEST_CASE("image pull back-off: when the current back-off ends") {
+  Backoff b;
+  CHECK(b.ready_after_update("k") == Clock::time_point{});
+  b.next("k", t0(), t0());
+  CHECK(b.ready_after_update("k") == t0() + 10s);
+  CHECK(b.in_backoff_since_update("k", t0() + 9s));
+  b.next("k", t0() + 10s, t0() + 10s);
+  CHECK(b.ready_after_update("k") == t0() + 30s);
+}
