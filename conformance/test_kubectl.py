@@ -195,6 +195,49 @@ def test_unknown_field_rejected_by_strict_validation(server, namespace):
     assert r.returncode != 0 and 'unknown field "bogus"' in r.stderr
 
 
+def test_values_of_the_wrong_type_are_refused_and_nothing_is_stored(server, namespace):
+    """Go's typed decoding: a 400 for a body, a 422 on "patch" for a patch; the object is unchanged."""
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: typed\nspec:\n  containers:\n  - name: c\n"
+           "    image: busybox\n    ports:\n    - containerPort: \"80\"\n")
+    r = server.kubectl("create", "-n", namespace, "-f", "-", input=pod, check=False)
+    assert r.returncode != 0
+    assert ('Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a '
+            'Pod: json: cannot unmarshal string into Go struct field ContainerPort.spec.containers.ports.containerPort '
+            'of type int32') in r.stderr
+    assert server.kubectl("get", "-n", namespace, "pod", "typed", check=False).returncode != 0
+    server.kubectl("create", "-n", namespace, "deployment", "typed", "--image=busybox")
+    r = server.kubectl("patch", "-n", namespace, "deployment", "typed", "--type=merge", "-p",
+                       '{"spec":{"replicas":"3"}}', check=False)
+    assert r.returncode != 0
+    assert r.stderr.startswith("The request is invalid: patch: Invalid value: ")
+    assert ("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+            in r.stderr)
+    r = server.kubectl("patch", "-n", namespace, "deployment", "typed", "-p", '{"spec":{"replicas":"3"}}', check=False)
+    assert r.returncode != 0
+    assert 'The request is invalid: patch: Invalid value: "map[spec:map[replicas:3]]": unrecognized type: int32' in r.stderr
+    assert server.kubectl_json("get", "-n", namespace, "deployment", "typed")["spec"]["replicas"] == 1
+
+
+def test_timestamps_are_stored_in_go_form(server, namespace):
+    """metav1.Time is written back in UTC with whole seconds, as Go marshals it."""
+    ev = ("apiVersion: v1\nkind: Event\nmetadata:\n  name: when\ninvolvedObject:\n  kind: Pod\n  name: p\n"
+          f"  namespace: {namespace}\n"
+          "reason: Testing\nmessage: m\nfirstTimestamp: \"2026-01-01T10:00:00.5+02:00\"\n")
+    server.kubectl("create", "-n", namespace, "-f", "-", input=ev)
+    assert server.kubectl_json("get", "-n", namespace, "event", "when")["firstTimestamp"] == "2026-01-01T08:00:00Z"
+    bad = ev.replace("name: when", "name: never").replace("2026-01-01T10:00:00.5+02:00", "yesterday")
+    r = server.kubectl("create", "-n", namespace, "-f", "-", input=bad, check=False)
+    assert ('Event in version "v1" cannot be handled as a Event: parsing time "yesterday" as '
+            '"2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"') in r.stderr
+
+
+def test_default_namespace_has_the_kubernetes_service(server):
+    svc = server.kubectl_json("get", "-n", "default", "service", "kubernetes")
+    assert svc["spec"]["clusterIP"] == "10.96.0.1"
+    assert svc["spec"]["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": server.port}]
+    assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+
+
 def test_update_with_stale_resource_version_conflicts(server, namespace):
     server.kubectl("create", "-n", namespace, "configmap", "c1", "--from-literal=a=1")
     cm = server.kubectl_json("get", "-n", namespace, "cm", "c1")

@@ -15,7 +15,11 @@ def api_client(server):
 
 @pytest.fixture
 def ns(api_client, request):
-    name = "py-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    import hashlib
+    import re
+    # Parametrized tests share a prefix: a digest of the whole test id keeps their namespaces apart.
+    digest = hashlib.sha1(request.node.name.encode()).hexdigest()[:6]
+    name = "py-" + re.sub("[^a-z0-9-]", "-", request.node.name.lower().replace("_", "-"))[:40].strip("-") + "-" + digest
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
     return name
 
@@ -127,3 +131,164 @@ def test_watch_sees_live_events(api_client, ns):
     core.create_namespaced_config_map(ns, {"metadata": {"name": "live"}})
     t.join(10)
     assert ("ADDED", "live") in got
+
+
+def _eventually_gone(read, timeout=15):
+    import time
+    deadline = time.time() + timeout
+    while True:
+        try:
+            obj = read()
+        except ApiException as e:
+            assert e.status == 404, e
+            return None
+        if time.time() > deadline:
+            return obj
+        time.sleep(0.2)
+
+
+def _replace_retrying(read, replace, mutate):
+    """Read-modify-replace as clients do, retrying when a controller wrote in between (409)."""
+    for _ in range(10):
+        obj = read()
+        mutate(obj)
+        try:
+            return replace(obj)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+    raise AssertionError("replace kept conflicting")
+
+
+def _labels(obj):
+    obj.metadata.labels = dict(obj.metadata.labels or {}, replaced="yes")
+
+
+def _kinds(api_client, ns):
+    core = client.CoreV1Api(api_client)
+    apps = client.AppsV1Api(api_client)
+    coord = client.CoordinationV1Api(api_client)
+    asv1 = client.AutoscalingV1Api(api_client)
+    ev1 = client.EventsV1Api(api_client)
+    spec = {"containers": [{"name": "c", "image": "img:1"}]}
+    template = {"metadata": {"labels": {"app": "x"}}, "spec": spec}
+    selector = {"matchLabels": {"app": "x"}}
+    # kind: (create(body), read(name), list(), replace(name, obj), patch(name, body), delete(name), body)
+    return {
+        "Namespace": (core.create_namespace, core.read_namespace, core.list_namespace, core.replace_namespace,
+                      core.patch_namespace, core.delete_namespace, {"metadata": {"name": ns + "-k"}}),
+        "Node": (core.create_node, core.read_node, core.list_node, core.replace_node, core.patch_node,
+                 core.delete_node, {"metadata": {"name": ns + "-node"}}),
+        "ConfigMap": (lambda b: core.create_namespaced_config_map(ns, b),
+                      lambda n: core.read_namespaced_config_map(n, ns),
+                      lambda: core.list_namespaced_config_map(ns),
+                      lambda n, o: core.replace_namespaced_config_map(n, ns, o),
+                      lambda n, b: core.patch_namespaced_config_map(n, ns, b),
+                      lambda n: core.delete_namespaced_config_map(n, ns),
+                      {"metadata": {"name": "cm"}, "data": {"a": "1"}}),
+        "Secret": (lambda b: core.create_namespaced_secret(ns, b),
+                   lambda n: core.read_namespaced_secret(n, ns),
+                   lambda: core.list_namespaced_secret(ns),
+                   lambda n, o: core.replace_namespaced_secret(n, ns, o),
+                   lambda n, b: core.patch_namespaced_secret(n, ns, b),
+                   lambda n: core.delete_namespaced_secret(n, ns),
+                   {"metadata": {"name": "s"}, "data": {"k": "dg=="}}),
+        "Service": (lambda b: core.create_namespaced_service(ns, b),
+                    lambda n: core.read_namespaced_service(n, ns),
+                    lambda: core.list_namespaced_service(ns),
+                    lambda n, o: core.replace_namespaced_service(n, ns, o),
+                    lambda n, b: core.patch_namespaced_service(n, ns, b),
+                    lambda n: core.delete_namespaced_service(n, ns),
+                    {"metadata": {"name": "svc"}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}}),
+        "Pod": (lambda b: core.create_namespaced_pod(ns, b),
+                lambda n: core.read_namespaced_pod(n, ns),
+                lambda: core.list_namespaced_pod(ns),
+                lambda n, o: core.replace_namespaced_pod(n, ns, o),
+                lambda n, b: core.patch_namespaced_pod(n, ns, b),
+                # Other tests leave nodes whose agents are gone: a pod the scheduler bound to one
+                # would wait for its kubelet through a graceful deletion, so this one is forced.
+                lambda n: core.delete_namespaced_pod(n, ns, grace_period_seconds=0),
+                {"metadata": {"name": "p"}, "spec": spec}),
+        "Event": (lambda b: core.create_namespaced_event(ns, b),
+                  lambda n: core.read_namespaced_event(n, ns),
+                  lambda: core.list_namespaced_event(ns),
+                  lambda n, o: core.replace_namespaced_event(n, ns, o),
+                  lambda n, b: core.patch_namespaced_event(n, ns, b),
+                  lambda n: core.delete_namespaced_event(n, ns),
+                  {"metadata": {"name": "ev"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+                   "reason": "Testing", "message": "hello", "type": "Normal"}),
+        "Deployment": (lambda b: apps.create_namespaced_deployment(ns, b),
+                       lambda n: apps.read_namespaced_deployment(n, ns),
+                       lambda: apps.list_namespaced_deployment(ns),
+                       lambda n, o: apps.replace_namespaced_deployment(n, ns, o),
+                       lambda n, b: apps.patch_namespaced_deployment(n, ns, b),
+                       lambda n: apps.delete_namespaced_deployment(n, ns),
+                       {"metadata": {"name": "d"}, "spec": {"replicas": 0, "selector": selector, "template": template}}),
+        "ReplicaSet": (lambda b: apps.create_namespaced_replica_set(ns, b),
+                       lambda n: apps.read_namespaced_replica_set(n, ns),
+                       lambda: apps.list_namespaced_replica_set(ns),
+                       lambda n, o: apps.replace_namespaced_replica_set(n, ns, o),
+                       lambda n, b: apps.patch_namespaced_replica_set(n, ns, b),
+                       lambda n: apps.delete_namespaced_replica_set(n, ns),
+                       {"metadata": {"name": "r"}, "spec": {"replicas": 0, "selector": selector, "template": template}}),
+        "HorizontalPodAutoscaler": (
+            lambda b: asv1.create_namespaced_horizontal_pod_autoscaler(ns, b),
+            lambda n: asv1.read_namespaced_horizontal_pod_autoscaler(n, ns),
+            lambda: asv1.list_namespaced_horizontal_pod_autoscaler(ns),
+            lambda n, o: asv1.replace_namespaced_horizontal_pod_autoscaler(n, ns, o),
+            lambda n, b: asv1.patch_namespaced_horizontal_pod_autoscaler(n, ns, b),
+            lambda n: asv1.delete_namespaced_horizontal_pod_autoscaler(n, ns),
+            {"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                                    "name": "d"}, "maxReplicas": 5}}),
+        "Lease": (lambda b: coord.create_namespaced_lease(ns, b),
+                  lambda n: coord.read_namespaced_lease(n, ns),
+                  lambda: coord.list_namespaced_lease(ns),
+                  lambda n, o: coord.replace_namespaced_lease(n, ns, o),
+                  lambda n, b: coord.patch_namespaced_lease(n, ns, b),
+                  lambda n: coord.delete_namespaced_lease(n, ns),
+                  {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}),
+        "events.k8s.io/Event": (
+            lambda b: ev1.create_namespaced_event(ns, b),
+            lambda n: ev1.read_namespaced_event(n, ns),
+            lambda: ev1.list_namespaced_event(ns),
+            lambda n, o: ev1.replace_namespaced_event(n, ns, o),
+            lambda n, b: ev1.patch_namespaced_event(n, ns, b),
+            lambda n: ev1.delete_namespaced_event(n, ns),
+            # Microseconds that are not zero: this client writes a datetime back with isoformat(),
+            # which drops zero microseconds, and MicroTime then refuses it (as Kubernetes does).
+            {"metadata": {"name": "e2"}, "eventTime": "2026-01-01T00:00:00.123456Z", "reportingController": "test",
+             "reportingInstance": "test-1", "action": "Test", "reason": "Testing", "note": "hello", "type": "Normal",
+             "regarding": {"kind": "Pod", "name": "p", "namespace": ns}}),
+    }
+
+
+KINDS = ["Namespace", "Node", "ConfigMap", "Secret", "Service", "Pod", "Event", "Deployment", "ReplicaSet",
+         "HorizontalPodAutoscaler", "Lease", "events.k8s.io/Event"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_create_read_list_replace_patch_delete(api_client, ns, kind):
+    create, read, lst, replace, patch, delete, body = _kinds(api_client, ns)[kind]
+    name = body["metadata"]["name"]
+    created = create(body)
+    assert created.metadata.name == name and created.metadata.uid and created.metadata.creation_timestamp
+    assert name in [o.metadata.name for o in lst().items]
+    replaced = _replace_retrying(lambda: read(name), lambda o: replace(name, o), _labels)
+    assert int(replaced.metadata.resource_version) > int(created.metadata.resource_version)
+    assert read(name).metadata.labels["replaced"] == "yes"
+    patch(name, {"metadata": {"labels": {"patched": "yes"}}})
+    labels = read(name).metadata.labels
+    assert labels["patched"] == "yes" and labels["replaced"] == "yes"
+    # An update from a stale copy is refused (optimistic concurrency).
+    stale = created
+    stale.metadata.labels = {"stale": "yes"}
+    with pytest.raises(ApiException) as e:
+        replace(name, stale)
+    assert e.value.status == 409
+    delete(name)
+    left = _eventually_gone(lambda: read(name))
+    if kind == "Namespace":
+        # Namespaces are finalized by the namespace controller; until then they are Terminating.
+        assert left is None or left.status.phase == "Terminating"
+    else:
+        assert left is None

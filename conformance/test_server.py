@@ -113,3 +113,16 @@ def test_corrupt_store_refuses_to_start(fresh_server):
     r = subprocess.run(fresh_server.args, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "corrupt" in r.stderr.lower() or "corruption" in r.stderr.lower(), r.stderr
+
+
+def test_default_toleration_seconds_follow_the_server_flags(fresh_server):
+    """Admission's DefaultTolerationSeconds, with kube-apiserver's flags."""
+    fresh_server.args += ["--no-controllers", "--default-not-ready-toleration-seconds", "7",
+                          "--default-unreachable-toleration-seconds", "9"]
+    fresh_server.start()
+    fresh_server.kubectl("run", "tolerant", "--image=busybox")
+    tolerations = fresh_server.kubectl_json("get", "pod", "tolerant")["spec"]["tolerations"]
+    assert {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+            "tolerationSeconds": 7} in tolerations
+    assert {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+            "tolerationSeconds": 9} in tolerations
