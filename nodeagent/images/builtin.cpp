@@ -1,7 +1,5 @@
 // The image `berth up` offers on a machine with no registry: busybox from Debian's
 // busybox-static, written as an OCI layout and imported like any other.
-#include <archive.h>
-#include <archive_entry.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
@@ -12,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "nodeagent/images/archive_api.h"
 #include "nodeagent/images/images.h"
 
 namespace berth::nodeagent::images {
@@ -58,6 +57,7 @@ std::vector<std::string> applets(const std::string& busybox) {
 api::Result<std::string> layer_tar(const std::string& busybox) {
   std::string binary = read_all(busybox);
   if (binary.empty()) return api::Status(api::Reason::NotFound, "cannot read " + busybox);
+  if (api::Status ready = detail::archive_ready(); !ready.is_ok()) return ready;
   std::string out;
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);

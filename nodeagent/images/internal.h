@@ -255,4 +255,29 @@ std::string index_key(const Reference& r);
 // Reads a whole file (up to limit bytes).
 api::Result<std::string> read_file(const std::string& path, size_t limit);
 
+// ---- libraries loaded when first needed ----
+// libcurl (registry.cpp) and libarchive (archive_api.h) are opened with dlopen on first use
+// instead of being linked: with what they pull in (TLS, LDAP, Kerberos, ... for libcurl; ICU,
+// libxml2, nettle and the compressors for libarchive) they would be most of the agent's shared
+// libraries, mapped and relocated in every agent process and every container shim (the same
+// executable), whether it pulls or unpacks anything or not.
+class LazyLibrary {
+ public:
+  // dlopen(soname); when that fails, error() is "cannot load <name> (install the <package>
+  // package): <dlerror's text>".
+  LazyLibrary(const char* soname, const char* name, const char* package);
+  // fn = the library's function `symbol`; when it is missing, fn is null and error() names the
+  // first one missing.
+  template <class F>
+  void bind(F& fn, const char* symbol) {
+    fn = reinterpret_cast<F>(lookup(symbol));
+  }
+  const std::string& error() const { return error_; }  // empty when everything was found
+
+ private:
+  void* lookup(const char* symbol);
+  void* handle_ = nullptr;
+  std::string name_, error_;
+};
+
 }  // namespace berth::nodeagent::images::detail

@@ -6,8 +6,6 @@
 // Two libarchive readers are chained so the DiffID (sha256 of the uncompressed tar) is known
 // without a second pass: `raw` undoes the compression (gzip, zstd, ... or none) and `tar`
 // reads entries from what `raw` produces, hashing it on the way.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -19,7 +17,7 @@
 #include <set>
 #include <tuple>
 
-#include "nodeagent/images/internal.h"
+#include "nodeagent/images/archive_api.h"
 
 namespace berth::nodeagent::images::detail {
 using api::Reason;
@@ -187,6 +185,7 @@ Status copy_data(archive* in, archive* out, const std::string& name) {
 
 api::Result<std::string> unpack_layer(const std::string& blob_path, const std::string& dest,
                                       const std::vector<std::string>& lowers) {
+  if (Status ready = archive_ready(); !ready.is_ok()) return ready;
   Reader raw(archive_read_new());
   support_filters(raw.get());
   archive_read_support_format_raw(raw.get());
@@ -331,6 +330,7 @@ api::Result<std::string> unpack_layer(const std::string& blob_path, const std::s
 }
 
 api::Status extract_archive(const std::string& archive_path, const std::string& dest) {
+  if (Status ready = archive_ready(); !ready.is_ok()) return ready;
   Reader in(archive_read_new());
   support_filters(in.get());
   archive_read_support_format_tar(in.get());

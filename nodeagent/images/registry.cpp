@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #define CURL_DISABLE_TYPECHECK  // curl_easy_setopt is called through a pointer (see CurlApi)
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -117,10 +116,7 @@ void TokenCache::put(const std::string& key, std::string header, std::chrono::se
 
 namespace {
 
-// libcurl is loaded on the first pull instead of being linked: with the TLS, LDAP, Kerberos, SSH,
-// RTMP and IDN libraries it pulls in, it is half of the agent's shared libraries, and mapping and
-// relocating them (and running GnuTLS's and p11-kit's constructors) cost every agent process and
-// every container shim (the same executable) memory and start-up time, pulls or not.
+// libcurl is loaded on the first pull instead of being linked (see LazyLibrary).
 struct CurlApi {
   std::string error;  // empty when loaded
   CURLcode (*global_init)(long) = nullptr;
@@ -139,28 +135,20 @@ struct CurlApi {
 
 CurlApi load_curl() {
   CurlApi a;
-  void* h = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = ::dlerror();
-    a.error = std::string("cannot load libcurl (install the libcurl4 package): ") + (e ? e : "libcurl.so.4");
-    return a;
-  }
-  auto sym = [&](auto& fn, const char* name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
-    if (!fn && a.error.empty()) a.error = std::string("libcurl has no ") + name;
-  };
-  sym(a.global_init, "curl_global_init");
-  sym(a.easy_init, "curl_easy_init");
-  sym(a.easy_cleanup, "curl_easy_cleanup");
-  sym(a.easy_reset, "curl_easy_reset");
-  sym(a.easy_setopt, "curl_easy_setopt");
-  sym(a.easy_perform, "curl_easy_perform");
-  sym(a.easy_getinfo, "curl_easy_getinfo");
-  sym(a.easy_strerror, "curl_easy_strerror");
-  sym(a.easy_escape, "curl_easy_escape");
-  sym(a.free, "curl_free");
-  sym(a.slist_append, "curl_slist_append");
-  sym(a.slist_free_all, "curl_slist_free_all");
+  LazyLibrary lib("libcurl.so.4", "libcurl", "libcurl4");
+  lib.bind(a.global_init, "curl_global_init");
+  lib.bind(a.easy_init, "curl_easy_init");
+  lib.bind(a.easy_cleanup, "curl_easy_cleanup");
+  lib.bind(a.easy_reset, "curl_easy_reset");
+  lib.bind(a.easy_setopt, "curl_easy_setopt");
+  lib.bind(a.easy_perform, "curl_easy_perform");
+  lib.bind(a.easy_getinfo, "curl_easy_getinfo");
+  lib.bind(a.easy_strerror, "curl_easy_strerror");
+  lib.bind(a.easy_escape, "curl_easy_escape");
+  lib.bind(a.free, "curl_free");
+  lib.bind(a.slist_append, "curl_slist_append");
+  lib.bind(a.slist_free_all, "curl_slist_free_all");
+  a.error = lib.error();
   if (!a.error.empty()) a.global_init = nullptr;
   return a;
 }
@@ -171,6 +159,8 @@ const CurlApi& curl_api() {
 }
 
 // The rest of this file calls libcurl by its usual names.
+#undef curl_easy_setopt  // curl.h's own macros (they only check the argument count)
+#undef curl_easy_getinfo
 #define curl_global_init (curl_api().global_init)
 #define curl_easy_init (curl_api().easy_init)
 #define curl_easy_cleanup (curl_api().easy_cleanup)
