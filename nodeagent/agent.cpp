@@ -946,6 +946,7 @@ int agent_main(int argc, char** argv) {
       int n = 40;
       integer(n);
       o.lease_duration = std::chrono::seconds(n);
+      o.lease_renew_interval = std::chrono::milliseconds(std::max(1, n) * 250);
     } else if (name == "status-report-frequency") {
       int n = 60;
       integer(n);

@@ -29,7 +29,8 @@ struct AgentOptions {
   std::string pod_log_dir;                  // CRI logs; default <data_dir>/pod-logs
   int max_pods = 110;
   std::chrono::seconds lease_duration{40};
-  std::chrono::seconds lease_renew_interval{10};
+  // A quarter of the lease duration, as the kubelet renews (nodeLeaseRenewIntervalFraction).
+  std::chrono::milliseconds lease_renew_interval{10000};
   std::chrono::seconds status_update_frequency{10};  // how often status is computed (sent on change)
   std::chrono::seconds status_report_frequency{60};  // sent at least this often
 
