@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "api/validation.h"
+
 namespace berth::api {
 namespace {
 
@@ -200,49 +202,6 @@ std::string go_json_text(const json& v, GoEsc esc) {
   std::string s;
   go_json(s, v, esc);
   return s;
-}
-
-// strconv.Quote, for ASCII exactly; other valid UTF-8 passes through.
-std::string go_quote(const std::string& s) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\a': out += "\\a"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\v': out += "\\v"; break;
-        default:
-          if (c < 0x20 || c == 0x7F) {
-            out += "\\x";
-            out += kHex[c >> 4];
-            out += kHex[c & 0xF];
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    unsigned cp = 0;
-    size_t n = utf8_seq(s, i, cp);
-    if (n == 0) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-      ++i;
-      continue;
-    }
-    out.append(s, i, n);
-    i += n;
-  }
-  return out + "\"";
 }
 
 // value.ToString of structured-merge-diff.

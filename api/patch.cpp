@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/validation.h"
+
 namespace berth::api {
 namespace {
 
@@ -175,15 +177,6 @@ const char* json_value_word(const json& v) {
     case GoKind::Nil: return "null";
   }
   return "";
-}
-
-std::string go_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
 }
 
 // strconv.Atoi: optional sign, decimal digits, int64 range.
@@ -886,7 +879,8 @@ class StrategicMerger {
           std::string all = "[";
           bool first = true;
           for (const json* m : lists) {
-            all += (first ? "" : " ") + go_v(*m);
+            if (!first) all += ' ';
+            all += go_v(*m);
             first = false;
           }
           return bad_request_untyped("list element types are not identical: " + all + "]");

@@ -5,6 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "api/validation.h"
+
 namespace berth::api {
 
 using nlohmann::json;
@@ -13,16 +15,6 @@ namespace {
 
 const char kRfc3339[] = "2006-01-02T15:04:05Z07:00";
 const char kRfc3339Micro[] = "2006-01-02T15:04:05.000000Z07:00";
-
-// Go's time package quotes values in its messages with backslash escapes.
-std::string go_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 bool digits(const std::string& v, std::size_t at, std::size_t n, int& out) {
   if (at + n > v.size()) return false;

@@ -252,18 +252,25 @@ struct Api::Impl {
         return status_response(already_exists(info().group, info().plural, name));
       return status_response(w.status());
     }
-    std::string rv = std::to_string(w->revision);
+    return respond_written(201, stored, as_stored, w->revision, std::move(obj), warnings);
+  }
+
+  // The answer to a write: the stored bytes with the new resourceVersion spliced in when they
+  // are what this version serves, else the object serialized.
+  net::Response respond_written(int code, const std::string& stored, bool as_stored, store::Revision revision,
+                                json obj, const std::vector<std::string>& warnings) {
+    std::string rv = std::to_string(revision);
     if (as_stored) {
       net::Response r;
       if (splice_stored(stored, rv, rr.api_version(), info().kind, false, r.body)) {
-        r.status = 201;
+        r.status = code;
         r.headers.emplace_back("Content-Type", "application/json");
         add_warnings(r, warnings);
         return r;
       }
     }
     obj["metadata"]["resourceVersion"] = std::move(rv);
-    return respond_object(201, std::move(obj), warnings);
+    return respond_object(code, std::move(obj), warnings);
   }
 
   // ---- get ----------------------------------------------------------------------------
@@ -498,18 +505,7 @@ struct Api::Impl {
         if (w.status().reason() == Reason::NotFound) return status_response(not_found_status());
         return status_response(w.status());
       }
-      std::string rv = std::to_string(w->revision);
-      if (as_stored) {
-        net::Response r;
-        if (splice_stored(stored, rv, rr.api_version(), info().kind, false, r.body)) {
-          r.status = 200;
-          r.headers.emplace_back("Content-Type", "application/json");
-          add_warnings(r, warnings);
-          return r;
-        }
-      }
-      obj["metadata"]["resourceVersion"] = std::move(rv);
-      return respond_object(200, std::move(obj), warnings);
+      return respond_written(200, stored, as_stored, w->revision, std::move(obj), warnings);
     }
     return status_response(conflict(info().group, info().plural, rr.name,
                                     "the object has been modified; please apply your changes to the latest version and try again"));
