@@ -279,12 +279,17 @@ api::Status AgentImpl::init_real() {
   if (!store) return api::Status(store.status().reason(), "image store: " + store.status().message());
   images_ = std::move(*store);
   if (o_.builtin_image) {
-    // A machine with no registry still has an image to run at once.
-    auto builtin = images::ensure_builtin_busybox(*images_, d);
-    if (builtin)
+    // A machine with no registry still has an image to run at once. It is built by a child
+    // process: building unpacks a layer, which loads libarchive (with ICU and libxml2), and an
+    // agent that pulls nothing should not carry them. The store's index is shared through
+    // its file lock.
+    auto built = run_command({o_.shim_exe, "agent", "__builtin-image", d}, "", std::chrono::minutes(2));
+    if (built.exit_code == 0) {
       BERTH_LOGI("image %s is available locally", images::kBuiltinBusybox);
-    else
-      BERTH_LOGW("no built-in image: %s", builtin.status().message().c_str());
+    } else {
+      std::string why = trim(built.err.empty() ? built.out : built.err);
+      BERTH_LOGW("no built-in image: %s", why.empty() ? "the builder failed" : why.c_str());
+    }
   }
 
   facts_ = detect_host_facts(o_.node_name, o_.node_ip, d, runtime_->name(), o_.runtime_path);
@@ -849,8 +854,24 @@ const char* agent_usage() {
          "    -v                        verbose logs\n";
 }
 
+// `agent __builtin-image DATA_DIR`: builds berth.local/busybox:1 into DATA_DIR's image store.
+int builtin_image_main(const std::string& data_dir) {
+  auto store = images::ImageStore::open(data_dir + "/images", {});
+  if (!store) {
+    std::fprintf(stderr, "image store: %s\n", store.status().message().c_str());
+    return 1;
+  }
+  auto image = images::ensure_builtin_busybox(**store, data_dir);
+  if (!image) {
+    std::fprintf(stderr, "%s\n", image.status().message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int agent_main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "__shim") == 0) return shim_main(argc - 2, argv + 2);
+  if (argc == 3 && std::strcmp(argv[1], "__builtin-image") == 0) return builtin_image_main(argv[2]);
   AgentOptions o;
   std::vector<std::string> errors;
   auto need = [&](int& i, const std::string& name) -> std::string {
