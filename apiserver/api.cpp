@@ -804,6 +804,9 @@ net::Response Api::Impl::apply_patch(Mode mode) {
   json applied = std::move(body->value);
   if (!applied.is_object()) return status_response(bad_request("the body of the request was in an unknown format"));
   if (auto s = check_type_meta(rr, applied); !s) return status_response(s);
+  // Kubernetes refuses these while building the typed patch object (a 500 worded by
+  // structured-merge-diff); the Go decoding error says the same and stores nothing either.
+  if (auto s = check_types(rr, applied); !s) return status_response(s);
   std::vector<std::string> warnings;
   if (auto s = validate_fields(rr, applied, body->strict_errors, warnings); !s) return status_response(s);
   bool force = is_true(rr.param("force"));

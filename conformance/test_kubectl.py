@@ -215,6 +215,10 @@ def test_values_of_the_wrong_type_are_refused_and_nothing_is_stored(server, name
     r = server.kubectl("patch", "-n", namespace, "deployment", "typed", "-p", '{"spec":{"replicas":"3"}}', check=False)
     assert r.returncode != 0
     assert 'The request is invalid: patch: Invalid value: "map[spec:map[replicas:3]]": unrecognized type: int32' in r.stderr
+    applied = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: typed\nspec:\n  replicas: \"3\"\n"
+    r = server.kubectl("apply", "--server-side", "--force-conflicts", "-n", namespace, "-f", "-", input=applied,
+                       check=False)
+    assert r.returncode != 0
     assert server.kubectl_json("get", "-n", namespace, "deployment", "typed")["spec"]["replicas"] == 1
 
 
