@@ -1,7 +1,9 @@
 // berth: one binary for the control plane and the node agent.
 //   berth server  [--data-dir D] [--listen HOST:PORT] [--tls-san NAME]... [--token-auth-file F]
 //                 [--compaction-window SECONDS]
+#include <limits.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -250,9 +252,26 @@ int run_server(const Args& args, bool with_agent = false) {
 
 }  // namespace
 
+// `berth agent` runs build/berth-agent when it sits beside berth: the same agent without the
+// server's libraries mapped (less memory, faster shims). The build links berth after
+// berth-agent (meson.build), so a berth-agent beside a freshly built berth is never older.
+// BERTH_AGENT_IN_PROCESS=1 keeps the agent in this binary.
+void run_agent_binary_beside(char** argv) {
+  if (const char* v = std::getenv("BERTH_AGENT_IN_PROCESS"); v && *v && std::strcmp(v, "0") != 0) return;
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return;
+  std::string path(self, static_cast<std::size_t>(n));
+  path = path.substr(0, path.rfind('/') + 1) + "berth-agent";
+  if (::access(path.c_str(), X_OK) != 0) return;
+  argv[0] = path.data();
+  ::execv(path.c_str(), argv);  // returns only on failure: then the agent runs here
+}
+
 int main(int argc, char** argv) {
   // The agent parses its own flags (boolean ones like --simulate), and runs its container shims.
   if (argc > 1 && std::strcmp(argv[1], "agent") == 0) {
+    run_agent_binary_beside(argv);
     berth::nodeagent::tune_agent_memory();  // a node agent alone: small heap (see util.h)
     return berth::nodeagent::agent_main(argc - 1, argv + 1);
   }
