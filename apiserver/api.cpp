@@ -471,10 +471,12 @@ struct Api::Impl {
       // recording revisions in annotations) do not.
       if (mode == Mode::Main && old_meta.contains("generation") && rr.strategy->spec_changed(obj, old))
         obj["metadata"]["generation"] = old_meta["generation"].get<std::int64_t>() + 1;
+      // System writes (pods/binding) go straight to storage in Kubernetes, past validation and
+      // the field manager: the bound pod's managedFields stay as they were.
       if (mode != Mode::System) {
         if (auto s = validate_object(obj, &old); !s) return status_response(s);
+        record_managed_fields(rr, old, obj, operation);
       }
-      record_managed_fields(rr, old, obj, operation);
 
       if (equal_but_resource_version(obj, old)) return respond_object(200, old, warnings);  // nothing changed: no write
       if (dry_run(rr)) {
