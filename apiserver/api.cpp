@@ -710,12 +710,23 @@ net::Response Api::Impl::logs() {
 net::Response Api::Impl::binding() {
   auto body = decode_request_body(*rr.http, api.options_.max_nesting);
   if (!body) return status_response(body.status());
+  if (auto err = api::typed_decode({"", "v1", "Binding"}, body->value); !err.empty())
+    return status_response(bad_request("Binding in version \"v1\" cannot be handled as a Binding: " + err));
+  auto text = [](const json& j) { return j.is_string() ? j.get<std::string>() : std::string(); };
+  const json& meta = at(body->value, {"metadata"});
+  if (text(at(meta, {"name"})) != rr.name)
+    return status_response(bad_request("name in URL does not match name in Binding object"));
   const json& target = at(body->value, {"target"});
-  std::string node = at(target, {"name"}).is_string() ? at(target, {"name"}).get<std::string>() : "";
-  if (node.empty()) {
-    std::vector<api::Cause> c{{"FieldValueRequired", "Required value", "target.name"}};
-    return status_response(invalid("", "Binding", rr.name, c));
-  }
+  std::string node = text(at(target, {"name"}));
+  std::vector<api::Cause> causes;
+  if (std::string kind = text(at(target, {"kind"})); !kind.empty() && kind != "Node")
+    causes.push_back(api::field_not_supported("target.kind", kind, {"Node", "<empty>"}));
+  if (node.empty()) causes.push_back(api::field_required("target.name"));
+  if (!causes.empty()) return status_response(invalid("", "Binding", rr.name, causes));
+  // The binding's uid and resourceVersion are preconditions on the pod; its annotations are
+  // copied onto the pod (setPodNodeAndMetadata).
+  const std::string want_uid = text(at(meta, {"uid"})), want_rv = text(at(meta, {"resourceVersion"}));
+  const json& annotations = at(meta, {"annotations"});
   ResourceRequest pod_rr = rr;
   pod_rr.subresource.clear();
   Impl impl{api, pod_rr};
@@ -724,12 +735,22 @@ net::Response Api::Impl::binding() {
       [&](const json& pod, bool) -> api::Result<json> {
         if (at(pod, {"metadata", "deletionTimestamp"}).is_string())
           return conflict("", "pods", rr.name, "pod " + rr.name + " is being deleted, cannot be assigned to a host");
+        const std::string uid = text(at(pod, {"metadata", "uid"})), rv = text(at(pod, {"metadata", "resourceVersion"}));
+        if (!want_uid.empty() && want_uid != uid)
+          return conflict("", "pods", rr.name,
+                          "Precondition failed: UID in precondition: " + want_uid + ", UID in object meta: " + uid);
+        if (!want_rv.empty() && want_rv != rv)
+          return conflict("", "pods", rr.name,
+                          "Precondition failed: ResourceVersion in precondition: " + want_rv +
+                              ", ResourceVersion in object meta: " + rv);
         const json& current = at(pod, {"spec", "nodeName"});
         if (current.is_string() && !current.get<std::string>().empty())
           return conflict("", "pods", rr.name,
                           "pod " + rr.name + " is already assigned to node \"" + current.get<std::string>() + "\"");
         json out = pod;
         out["spec"]["nodeName"] = node;
+        if (annotations.is_object())
+          for (const auto& [k, v] : annotations.items()) out["metadata"]["annotations"][k] = v;
         json& conditions = out["status"]["conditions"];
         if (!conditions.is_array()) conditions = json::array();
         json cond = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},

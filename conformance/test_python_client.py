@@ -1,4 +1,5 @@
 """Debian's python3-kubernetes (the official client) against berth server."""
+import json
 import threading
 
 import pytest
@@ -292,3 +293,38 @@ def test_create_read_list_replace_patch_delete(api_client, ns, kind):
         assert left is None or left.status.phase == "Terminating"
     else:
         assert left is None
+
+
+def test_binding_assigns_the_node_with_preconditions_and_annotations(api_client, ns):
+    """pods/binding as the scheduler uses it (BindingREST): preconditions on the pod's uid,
+    annotations copied onto the pod, a second binding refused."""
+    core = client.CoreV1Api(api_client)
+    pod = core.create_namespaced_pod(ns, {"metadata": {"name": "bound"}, "spec": {
+        "schedulerName": "nobody", "containers": [{"name": "c", "image": "img:1"}]}})
+
+    def bind(body):
+        return api_client.call_api(f"/api/v1/namespaces/{ns}/pods/bound/binding", "POST", body=body,
+                                   response_type="object", auth_settings=["BearerToken"])
+
+    target = {"apiVersion": "v1", "kind": "Node", "name": "node-a"}
+    with pytest.raises(ApiException) as e:
+        bind({"metadata": {"name": "other"}, "target": target})
+    assert e.value.status == 400 and "name in URL does not match name in Binding object" in e.value.body
+    with pytest.raises(ApiException) as e:
+        bind({"metadata": {"name": "bound", "uid": "not-the-uid"}, "target": target})
+    assert e.value.status == 409 and "Precondition failed: UID in precondition: not-the-uid" in e.value.body
+    with pytest.raises(ApiException) as e:
+        bind({"metadata": {"name": "bound"}, "target": {"kind": "Pod", "name": "x"}})
+    assert e.value.status == 422 and "target.kind" in e.value.body
+    bind({"metadata": {"name": "bound", "uid": pod.metadata.uid, "annotations": {"bound-by": "test"}},
+          "target": target})
+    got = core.read_namespaced_pod("bound", ns)
+    assert got.spec.node_name == "node-a"
+    assert got.metadata.annotations == {"bound-by": "test"}
+    assert [c.status for c in got.status.conditions if c.type == "PodScheduled"] == ["True"]
+    # The bind goes past the field manager, as Kubernetes' storage-level update does.
+    assert [m.manager for m in got.metadata.managed_fields] == [m.manager for m in pod.metadata.managed_fields]
+    with pytest.raises(ApiException) as e:
+        bind({"metadata": {"name": "bound"}, "target": {"name": "node-b"}})
+    assert e.value.status == 409
+    assert json.loads(e.value.body)["message"].endswith('pod bound is already assigned to node "node-a"')
