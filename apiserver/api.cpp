@@ -603,16 +603,16 @@ struct Api::Impl {
   net::Response eviction();
   net::Response logs();
   net::Response exec();
+  api::Result<std::string> pod_container(const json& pod);
+  api::Result<json> pod_node(const json& pod);
 };
 
-// pods/exec (GET or POST with an Upgrade): the checks Kubernetes' ExecLocation makes, then the
-// upgraded connection is relayed to the pod's node agent, which runs the command.
-net::Response Api::Impl::exec() {
-  auto pod = read(object_key(info(), rr.namespace_, rr.name));
-  if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
+// The container a pods/log or pods/exec request means (LogLocation, ExecLocation): as named,
+// or the pod's only one; Kubernetes' messages otherwise.
+api::Result<std::string> Api::Impl::pod_container(const json& pod) {
   auto names_of = [&](const char* list) {
     std::vector<std::string> names;
-    const json& cs = at(*pod, {"spec", list});
+    const json& cs = at(pod, {"spec", list});
     if (cs.is_array())
       for (const auto& c : cs)
         if (c.contains("name") && c["name"].is_string()) names.push_back(c["name"].get<std::string>());
@@ -627,27 +627,38 @@ net::Response Api::Impl::exec() {
                            ephemeral = names_of("ephemeralContainers");
   std::string container(rr.param("container").value_or(""));
   if (container.empty()) {
-    if (main.size() == 1) {
-      container = main[0];
-    } else if (main.empty()) {
-      return status_response(bad_request("a container name must be specified for pod " + rr.name));
-    } else {
-      std::string message = "a container name must be specified for pod " + rr.name + ", choose one of: [" + joined(main) + "]";
-      if (!init.empty()) message += " or one of the init containers: [" + joined(init) + "]";
-      return status_response(bad_request(message));
-    }
-  } else if (std::find(main.begin(), main.end(), container) == main.end() &&
-             std::find(init.begin(), init.end(), container) == init.end() &&
-             std::find(ephemeral.begin(), ephemeral.end(), container) == ephemeral.end()) {
-    return status_response(bad_request("container " + container + " is not valid for pod " + rr.name));
+    if (main.size() == 1) return main[0];
+    if (main.empty()) return bad_request("a container name must be specified for pod " + rr.name);
+    std::string message = "a container name must be specified for pod " + rr.name + ", choose one of: [" + joined(main) + "]";
+    if (!init.empty()) message += " or one of the init containers: [" + joined(init) + "]";
+    return bad_request(message);
   }
-  const json& node_name = at(*pod, {"spec", "nodeName"});
+  for (const auto* names : {&main, &init, &ephemeral})
+    if (std::find(names->begin(), names->end(), container) != names->end()) return container;
+  return bad_request("container " + container + " is not valid for pod " + rr.name);
+}
+
+// The node a pod is bound to, for requests its agent answers.
+api::Result<json> Api::Impl::pod_node(const json& pod) {
+  const json& node_name = at(pod, {"spec", "nodeName"});
   if (!node_name.is_string() || node_name.get<std::string>().empty())
-    return status_response(bad_request("pod " + rr.name + " does not have a host assigned"));
+    return bad_request("pod " + rr.name + " does not have a host assigned");
   const Strategy* nodes = api.find("", "nodes");
   auto node = nodes ? read(object_key(nodes->info(), "", node_name.get<std::string>()))
                     : api::Result<json>(Status(Reason::NotFound, ""));
-  if (!node) return status_response(not_found("", "nodes", node_name.get<std::string>()));
+  if (!node) return not_found("", "nodes", node_name.get<std::string>());
+  return node;
+}
+
+// pods/exec (GET or POST with an Upgrade): the checks Kubernetes' ExecLocation makes, then the
+// upgraded connection is relayed to the pod's node agent, which runs the command.
+net::Response Api::Impl::exec() {
+  auto pod = read(object_key(info(), rr.namespace_, rr.name));
+  if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
+  auto container = pod_container(*pod);
+  if (!container) return status_response(container.status());
+  auto node = pod_node(*pod);
+  if (!node) return status_response(node.status());
   // Kubernetes' proxy for exec requires an upgrade once the location is known.
   if (!net::is_upgrade(*rr.http)) return status_response(bad_request("Upgrade request required"));
   if (!api.node_proxy_)
@@ -666,45 +677,19 @@ net::Response Api::Impl::exec() {
   options.tty = flag("tty");
   for (const auto& [k, v] : rr.http->query)
     if (k == "command") options.command.push_back(v);
-  return api.node_proxy_->exec(*pod, *node, container, options, *rr.http);
+  return api.node_proxy_->exec(*pod, *node, *container, options, *rr.http);
 }
 
 net::Response Api::Impl::logs() {
   auto pod = read(object_key(info(), rr.namespace_, rr.name));
   if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
-  // The container: as named, or the only one; Kubernetes' messages otherwise.
-  std::vector<std::string> names;
-  for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
-    const json& cs = at(*pod, {"spec", list});
-    if (cs.is_array())
-      for (const auto& c : cs)
-        if (c.contains("name") && c["name"].is_string()) names.push_back(c["name"].get<std::string>());
-  }
-  std::string container(rr.param("container").value_or(""));
-  const json& main = at(*pod, {"spec", "containers"});
-  if (container.empty()) {
-    if (main.is_array() && main.size() == 1) {
-      container = main[0].value("name", "");
-    } else {
-      std::string choices;
-      if (main.is_array())
-        for (const auto& c : main) choices += (choices.empty() ? "" : " ") + c.value("name", "");
-      return status_response(bad_request("a container name must be specified for pod " + rr.name +
-                                         ", choose one of: [" + choices + "]"));
-    }
-  } else if (std::find(names.begin(), names.end(), container) == names.end()) {
-    return status_response(bad_request("container " + container + " is not valid for pod " + rr.name));
-  }
-  const json& node_name = at(*pod, {"spec", "nodeName"});
-  if (!node_name.is_string() || node_name.get<std::string>().empty())
-    return status_response(bad_request("pod " + rr.name + " does not have a host assigned"));
-  const Strategy* nodes = api.find("", "nodes");
-  auto node = nodes ? read(object_key(nodes->info(), "", node_name.get<std::string>()))
-                    : api::Result<json>(Status(Reason::NotFound, ""));
-  if (!node) return status_response(not_found("", "nodes", node_name.get<std::string>()));
+  auto container = pod_container(*pod);
+  if (!container) return status_response(container.status());
+  auto node = pod_node(*pod);
+  if (!node) return status_response(node.status());
   if (!api.node_proxy_)
     return status_response(Status(Reason::ServiceUnavailable, "this server has no connection to node agents"));
-  return api.node_proxy_->logs(*pod, *node, container, *rr.http);
+  return api.node_proxy_->logs(*pod, *node, *container, *rr.http);
 }
 
 net::Response Api::Impl::binding() {

@@ -940,7 +940,11 @@ bool PodWorker::any_running() const {
 void PodWorker::stop_terminal_pod(const json& pod) {
   // Sidecars and anything else still running stop with the pod (in parallel, as the kubelet
   // kills a pod's containers); the sandbox goes too.
-  int64_t grace = jint(pod, {"spec", "terminationGracePeriodSeconds"}, 30);
+  stop_running_containers(pod, jint(pod, {"spec", "terminationGracePeriodSeconds"}, 30));
+  if (rec_.sandbox_ready) teardown_sandbox();
+}
+
+void PodWorker::stop_running_containers(const json& pod, int64_t grace) {
   std::vector<std::future<void>> kills;
   for (auto* list : {&rec_.init_containers, &rec_.containers})
     for (auto& r : *list)
@@ -955,7 +959,6 @@ void PodWorker::stop_terminal_pod(const json& pod) {
   for (auto* list : {&rec_.init_containers, &rec_.containers})
     for (auto& r : *list)
       if (r.state == ContainerRecord::State::Waiting && r.terminated) r.state = ContainerRecord::State::Terminated;
-  if (rec_.sandbox_ready) teardown_sandbox();
 }
 
 void PodWorker::cleanup_all() {
@@ -1000,22 +1003,7 @@ void PodWorker::terminate(const json& pod, bool deleted_from_api) {
   refresh_containers(pod);
   int64_t grace = jint(pod, {"metadata", "deletionGracePeriodSeconds"}, -1);
   if (grace < 0) grace = jint(pod, {"spec", "terminationGracePeriodSeconds"}, 30);
-  // Stop everything at once, as the kubelet kills a pod's containers in parallel.
-  std::vector<std::future<void>> kills;
-  for (auto* list : {&rec_.init_containers, &rec_.containers}) {
-    for (auto& r : *list) {
-      if (r.state != ContainerRecord::State::Running) continue;
-      const json* spec = spec_of(pod, r.name, r.init);
-      kills.push_back(std::async(std::launch::async, [this, &pod, &r, spec, grace] {
-        kill_container(pod, r, spec, static_cast<int>(grace), "Stopping container " + r.name);
-      }));
-    }
-  }
-  for (auto& k : kills) k.wait();
-  refresh_containers(pod);
-  for (auto* list : {&rec_.init_containers, &rec_.containers})
-    for (auto& r : *list)
-      if (r.state == ContainerRecord::State::Waiting && r.terminated) r.state = ContainerRecord::State::Terminated;
+  stop_running_containers(pod, grace);
   rec_.terminal = true;
   persist();
   if (!deleted_from_api) publish_status(pod);

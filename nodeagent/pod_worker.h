@@ -111,6 +111,9 @@ class PodWorker {
   api::Status setup_sandbox(const json& pod);
   void teardown_sandbox();
   void stop_terminal_pod(const json& pod);
+  // Stops every running container at once, as the kubelet kills a pod's containers in
+  // parallel, each with its preStop hook and this grace period.
+  void stop_running_containers(const json& pod, int64_t grace);
   bool any_running() const;
   void cleanup_all();
   void publish_status(const json& pod);
