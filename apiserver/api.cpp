@@ -603,6 +603,12 @@ struct Api::Impl {
   net::Response eviction();
   net::Response logs();
   net::Response exec();
+  struct AgentTarget {
+    json pod;
+    std::string container;
+    json node;
+  };
+  api::Result<AgentTarget> agent_target();
   api::Result<std::string> pod_container(const json& pod);
   api::Result<json> pod_node(const json& pod);
 };
@@ -638,6 +644,17 @@ api::Result<std::string> Api::Impl::pod_container(const json& pod) {
   return bad_request("container " + container + " is not valid for pod " + rr.name);
 }
 
+// The pod, container and node a pods/log or pods/exec request goes to.
+api::Result<Api::Impl::AgentTarget> Api::Impl::agent_target() {
+  auto pod = read(object_key(info(), rr.namespace_, rr.name));
+  if (!pod) return pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status();
+  auto container = pod_container(*pod);
+  if (!container) return container.status();
+  auto node = pod_node(*pod);
+  if (!node) return node.status();
+  return AgentTarget{std::move(*pod), std::move(*container), std::move(*node)};
+}
+
 // The node a pod is bound to, for requests its agent answers.
 api::Result<json> Api::Impl::pod_node(const json& pod) {
   const json& node_name = at(pod, {"spec", "nodeName"});
@@ -653,12 +670,8 @@ api::Result<json> Api::Impl::pod_node(const json& pod) {
 // pods/exec (GET or POST with an Upgrade): the checks Kubernetes' ExecLocation makes, then the
 // upgraded connection is relayed to the pod's node agent, which runs the command.
 net::Response Api::Impl::exec() {
-  auto pod = read(object_key(info(), rr.namespace_, rr.name));
-  if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
-  auto container = pod_container(*pod);
-  if (!container) return status_response(container.status());
-  auto node = pod_node(*pod);
-  if (!node) return status_response(node.status());
+  auto target = agent_target();
+  if (!target) return status_response(target.status());
   // Kubernetes' proxy for exec requires an upgrade once the location is known.
   if (!net::is_upgrade(*rr.http)) return status_response(bad_request("Upgrade request required"));
   if (!api.node_proxy_)
@@ -677,19 +690,15 @@ net::Response Api::Impl::exec() {
   options.tty = flag("tty");
   for (const auto& [k, v] : rr.http->query)
     if (k == "command") options.command.push_back(v);
-  return api.node_proxy_->exec(*pod, *node, *container, options, *rr.http);
+  return api.node_proxy_->exec(target->pod, target->node, target->container, options, *rr.http);
 }
 
 net::Response Api::Impl::logs() {
-  auto pod = read(object_key(info(), rr.namespace_, rr.name));
-  if (!pod) return status_response(pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status());
-  auto container = pod_container(*pod);
-  if (!container) return status_response(container.status());
-  auto node = pod_node(*pod);
-  if (!node) return status_response(node.status());
+  auto target = agent_target();
+  if (!target) return status_response(target.status());
   if (!api.node_proxy_)
     return status_response(Status(Reason::ServiceUnavailable, "this server has no connection to node agents"));
-  return api.node_proxy_->logs(*pod, *node, *container, *rr.http);
+  return api.node_proxy_->logs(target->pod, target->node, target->container, *rr.http);
 }
 
 net::Response Api::Impl::binding() {
