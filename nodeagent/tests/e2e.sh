@@ -198,7 +198,8 @@ exec_tty_once() {
   [ "$rc" = 4 ] && grep -q '/dev/pts/[0-9]' "$WORK/exec.tty" && grep -q '31 101' "$WORK/exec.tty"
 }
 # About one run in ten under runc, the first stty in the container fails with "standard
-# input: No child processes" (not understood yet; see NOTES.md): the check gets three tries.
+# input: No child processes": runc's own exec -t console does it (see NOTES.md), so the check
+# gets three tries.
 exec_tty() {
   for attempt in 1 2 3; do
     exec_tty_once && return 0
