@@ -87,7 +87,7 @@ void usage() {
       "  image import FILE [--data-dir D]  load an OCI layout or archive into an agent's image store\n"
       "           (berth up's agent keeps its data in <data-dir>/agent)\n"
       "  up       the server and a local node agent in one process (server flags, plus\n"
-      "           --node-name, --runtime, --insecure-registry, --pod-cidr, --agent-listen)\n"
+      "           --node-name, --node-ip, --runtime, --insecure-registry, --pod-cidr, --agent-listen)\n"
       "  version  print the version\n",
       stderr);
   std::fputs(berth::controllers::kControllerFlagsHelp, stderr);
@@ -219,6 +219,14 @@ int run_server(const Args& args, bool with_agent = false) {
     o.runtime = args.get("runtime", o.runtime);
     o.pod_cidr = args.get("pod-cidr", o.pod_cidr);
     o.listen = args.get("agent-listen", o.listen);
+    o.node_ip = args.get("node-ip", o.node_ip);
+    if (o.node_ip.empty()) {
+      // An agent endpoint on one address is where the server must reach it (logs, exec).
+      std::string host = o.listen.substr(0, o.listen.rfind(':'));
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      if (!host.empty() && host != "0.0.0.0" && host != "::" && host.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos)
+        o.node_ip = host;
+    }
     for (const auto& r : args.all("insecure-registry")) o.insecure_registries.push_back(r);
     auto started = berth::nodeagent::Agent::start(o);
     if (!started) {
