@@ -38,6 +38,9 @@ TEST_CASE("a value of the wrong JSON type is refused in encoding/json's words") 
   CHECK(typed_decode(kPod, labels) == "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string");
   json spec = json::parse(R"({"spec":"x"})");
   CHECK(typed_decode(kDeployment, spec) == "json: cannot unmarshal string into Go struct field Deployment.spec of type v1.DeploymentSpec");
+  json port = json::parse(R"({"spec":{"ports":[{"port":"80"}]}})");
+  CHECK(typed_decode({"", "v1", "Service"}, port) ==
+        "json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32");
   json list = json::parse(R"({"spec":{"containers":{}}})");
   CHECK(typed_decode(kPod, list) == "json: cannot unmarshal object into Go struct field PodSpec.spec.containers of type []v1.Container");
 }

@@ -8,14 +8,6 @@ namespace {
 
 constexpr std::size_t kMaxConfigMapSize = 1024 * 1024;  // core.MaxSecretSize
 
-std::string type_name(const json& v) {
-  if (v.is_number()) return "number";
-  if (v.is_boolean()) return "bool";
-  if (v.is_array()) return "array";
-  if (v.is_object()) return "object";
-  return "string";
-}
-
 class ConfigMapStrategy : public Strategy {
  public:
   ConfigMapStrategy() {
@@ -34,19 +26,9 @@ class ConfigMapStrategy : public Strategy {
 
   const KindInfo& info() const override { return info_; }
 
-  // Decoding: data is map[string]string, binaryData map[string][]byte (base64).
+  // Decoding: binaryData is map[string][]byte, base64 as Go writes it (the types of data and
+  // the rest are checked by typed decoding before).
   api::Result<json> from_version(json external, const std::string& version) const override {
-    auto it = external.find("data");
-    if (it != external.end() && !it->is_null()) {
-      auto bad = [](const std::string& why) {
-        return api::Status(api::Reason::BadRequest, "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: " + why);
-      };
-      if (!it->is_object())
-        return bad("json: cannot unmarshal " + type_name(*it) + " into Go struct field ConfigMap.data of type map[string]string");
-      for (const auto& [k, v] : it->items())
-        if (!v.is_string() && !v.is_null())
-          return bad("json: cannot unmarshal " + type_name(v) + " into Go struct field ConfigMap.data of type string");
-    }
     if (external.contains("binaryData")) {
       if (auto s = kinds_detail::normalize_bytes_map(external["binaryData"], "ConfigMap", "binaryData"); !s) return s;
       if (external["binaryData"].is_null()) external.erase("binaryData");

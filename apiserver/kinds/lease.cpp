@@ -1,20 +1,10 @@
 // coordination.k8s.io/v1 Lease: pkg/registry/coordination/lease/strategy.go,
 // pkg/apis/coordination/validation, printLease.
-#include <cmath>
-
 #include "api/validation.h"
 #include "apiserver/kinds/other_kinds.h"
 
 namespace berth::apiserver {
 namespace {
-
-std::string type_name(const json& v) {
-  if (v.is_number()) return "number";
-  if (v.is_boolean()) return "bool";
-  if (v.is_array()) return "array";
-  if (v.is_object()) return "object";
-  return "string";
-}
 
 class LeaseStrategy : public Strategy {
  public:
@@ -32,37 +22,6 @@ class LeaseStrategy : public Strategy {
   }
 
   const KindInfo& info() const override { return info_; }
-
-  // The JSON decoder's type errors for the typed spec fields (a 400, as upstream answers).
-  api::Result<json> from_version(json external, const std::string& version) const override {
-    const json& spec = at(external, {"spec"});
-    auto bad = [](const std::string& field, const json& v, const char* go_type) {
-      std::string what = type_name(v);
-      if (v.is_number()) what += " " + v.dump();
-      if (std::string(go_type) == "string" || !v.is_number()) what = type_name(v);
-      return api::Status(api::Reason::BadRequest,
-                         "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal " + what +
-                             " into Go struct field LeaseSpec.spec." + field + " of type " + go_type);
-    };
-    if (spec.is_object()) {
-      for (const char* f : {"leaseDurationSeconds", "leaseTransitions"}) {
-        const json& v = at(spec, {f});
-        if (v.is_null()) continue;
-        bool ok = v.is_number_integer() && v.get<std::int64_t>() >= INT32_MIN && v.get<std::int64_t>() <= INT32_MAX;
-        if (!ok && v.is_number_unsigned()) ok = v.get<std::uint64_t>() <= INT32_MAX;
-        if (!ok && v.is_number_float()) {
-          double d = v.get<double>();
-          ok = std::floor(d) == d && d >= INT32_MIN && d <= INT32_MAX;
-        }
-        if (!ok) return bad(f, v, "int32");
-      }
-      for (const char* f : {"holderIdentity", "acquireTime", "renewTime", "strategy", "preferredHolder"}) {
-        const json& v = at(spec, {f});
-        if (!v.is_null() && !v.is_string()) return bad(f, v, "string");
-      }
-    }
-    return Strategy::from_version(std::move(external), version);
-  }
 
   // CoordinatedLeaderElection is off by default in 1.32: its fields are dropped unless in use.
   void prepare_for_create(json& obj) const override {

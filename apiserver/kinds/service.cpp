@@ -650,24 +650,6 @@ class ServiceStrategy : public Strategy {
 
   const KindInfo& info() const override { return info_; }
 
-  // The JSON decoder's type errors for the integer port fields.
-  api::Result<json> from_version(json external, const std::string& version) const override {
-    const json& ports = at(external, {"spec", "ports"});
-    if (ports.is_array()) {
-      for (const auto& p : ports) {
-        for (const char* f : {"port", "nodePort"}) {
-          const json& v = at(p, {f});
-          if (v.is_null() || v.is_number_integer()) continue;
-          std::string what = v.is_number() ? "number " + v.dump() : v.is_string() ? "string" : v.is_boolean() ? "bool" : "object";
-          return api::Status(api::Reason::BadRequest,
-                             "Service in version \"v1\" cannot be handled as a Service: json: cannot unmarshal " + what +
-                                 " into Go struct field ServicePort.spec.ports." + f + " of type int32");
-        }
-      }
-    }
-    return Strategy::from_version(std::move(external), version);
-  }
-
   void prepare_for_update(json& obj, const json& old) const override {
     set_defaults(obj);
     patch_allocated_values(obj, old);

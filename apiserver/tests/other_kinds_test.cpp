@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctime>
 
+#include "api/typed.h"
 #include "api/validation.h"
 #include "apiserver/kinds/other_kinds.h"
 
@@ -419,10 +420,10 @@ TEST_CASE("configmap: keys, sizes, binaryData and immutability") {
   REQUIRE_FALSE(bad64.ok());
   CHECK(bad64.status().reason() == Reason::BadRequest);
   CHECK(bad64.status().message() == "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: illegal base64 data at input byte 4");
-  auto not_string = s->from_version({{"metadata", {{"name", "b"}}}, {"data", {{"k", 5}}}}, "v1");
-  REQUIRE_FALSE(not_string.ok());
-  CHECK(not_string.status().message() ==
-        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string");
+  // Value types are typed decoding's (api/typed.h), which runs before from_version.
+  json not_string = {{"metadata", {{"name", "b"}}}, {"data", {{"k", 5}}}};
+  CHECK(berth::api::typed_decode({"", "v1", "ConfigMap"}, not_string) ==
+        "json: cannot unmarshal number into Go struct field ConfigMap.data of type string");
 
   json frozen = create(*s, {{"metadata", {{"name", "f"}}}, {"immutable", true}, {"data", {{"k", "v"}}}});
   json thawed = frozen;
@@ -740,15 +741,16 @@ TEST_CASE("lease: facts, defaults, validation, table") {
                                  "spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0"});
   CHECK(s->cells(lease) == json::array({"n1", "n1", "5m"}));
 
-  auto typed = s->from_version({{"metadata", {{"name", "n1"}}}, {"spec", {{"leaseDurationSeconds", "40"}}}}, "v1");
-  REQUIRE_FALSE(typed.ok());
-  CHECK(typed.status().reason() == Reason::BadRequest);
-  CHECK(typed.status().message() ==
-        "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal string into Go struct field "
-        "LeaseSpec.spec.leaseDurationSeconds of type int32");
-  auto frac = s->from_version({{"metadata", {{"name", "n1"}}}, {"spec", {{"leaseDurationSeconds", 1.5}}}}, "v1");
-  REQUIRE_FALSE(frac.ok());
-  CHECK(frac.status().message().find("cannot unmarshal number 1.5 into") != std::string::npos);
+  const berth::api::GroupVersionKind lease_gvk{"coordination.k8s.io", "v1", "Lease"};
+  json typed = {{"metadata", {{"name", "n1"}}}, {"spec", {{"leaseDurationSeconds", "40"}}}};
+  CHECK(berth::api::typed_decode(lease_gvk, typed) ==
+        "json: cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32");
+  json frac = {{"metadata", {{"name", "n1"}}}, {"spec", {{"leaseDurationSeconds", 1.5}}}};
+  CHECK(berth::api::typed_decode(lease_gvk, frac) ==
+        "json: cannot unmarshal number 1.5 into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32");
+  json holder = {{"spec", {{"holderIdentity", 7}}}};
+  CHECK(berth::api::typed_decode(lease_gvk, holder) ==
+        "json: cannot unmarshal number into Go struct field LeaseSpec.spec.holderIdentity of type string");
 }
 
 // ---------------------------------------------------------------------------------------------
