@@ -230,10 +230,7 @@ class ServerImpl final : public HttpsServer {
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor);
     auto pending = std::make_shared<std::atomic<bool>>(false);
-    source->start([timer, pending, executor] {
-      pending->store(true);
-      asio::post(executor, [timer] { timer->cancel(); });
-    });
+    source->start(waker(executor, timer, pending));
 
     std::string chunk = std::move(r.body);
     for (;;) {
@@ -296,6 +293,17 @@ class ServerImpl final : public HttpsServer {
     }
   }
 
+  // What a producer calls from any thread when more may be ready: the flag is set and the
+  // coroutine waiting on the timer is woken on the timer's own executor.
+  template <class Executor>
+  static std::function<void()> waker(Executor executor, std::shared_ptr<asio::steady_timer> timer,
+                                     std::shared_ptr<std::atomic<bool>> pending) {
+    return [executor, timer = std::move(timer), pending = std::move(pending)] {
+      pending->store(true);
+      asio::post(executor, [timer] { timer->cancel(); });
+    };
+  }
+
   // After the client sent something (or closed), the tunnel is polled at once: what it
   // received may have an answer ready.
   static void nudge(asio::steady_timer& timer, std::atomic<bool>& pending) {
@@ -341,10 +349,7 @@ class ServerImpl final : public HttpsServer {
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor);
     auto pending = std::make_shared<std::atomic<bool>>(false);
-    tunnel.start([timer, pending, executor] {
-      pending->store(true);
-      asio::post(executor, [timer] { timer->cancel(); });
-    });
+    tunnel.start(waker(executor, timer, pending));
     // Bytes the client sent right behind its request are the tunnel's too.
     if (buffer.size() > 0) {
       tunnel.receive(beast::buffers_to_string(buffer.data()));
@@ -410,10 +415,7 @@ class ServerImpl final : public HttpsServer {
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor);
     auto pending = std::make_shared<std::atomic<bool>>(false);
-    tunnel.start([timer, pending, executor] {
-      pending->store(true);
-      asio::post(executor, [timer] { timer->cancel(); });
-    });
+    tunnel.start(waker(executor, timer, pending));
 
     auto reader_timer = std::make_shared<asio::steady_timer>(executor);
     auto reader_done = std::make_shared<bool>(false);

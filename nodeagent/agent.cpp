@@ -24,6 +24,7 @@
 #include "nodeagent/logs.h"
 #include "nodeagent/network.h"
 #include "nodeagent/node_status.h"
+#include "nodeagent/pod_watch.h"
 #include "nodeagent/pod_worker.h"
 #include "nodeagent/runtime.h"
 #include "nodeagent/server.h"
@@ -637,25 +638,7 @@ void AgentImpl::pods_loop() {
       if (stopping_) return;
       watch_ = std::move(*w);
     }
-    while (!stopping_) {
-      auto ev = watch_->next(std::chrono::seconds(1));
-      if (!ev) {
-        if (ev.status().reason() == api::Reason::Gone || ev.status().reason() == api::Reason::Expired) rv.clear();
-        else if (!ev.status().is_ok()) BERTH_LOGW("pods watch ended: %s", ev.status().message().c_str());
-        break;
-      }
-      if (!*ev) continue;
-      const json& e = **ev;
-      std::string type = jstr(e, {"type"});
-      const json& obj = at(e, {"object"});
-      if (type == "ERROR") {
-        int64_t code = jint(obj, {"code"});
-        BERTH_LOGW("pods watch error: %s", jstr(obj, {"message"}).c_str());
-        if (code == 410) rv.clear();
-        break;
-      }
-      std::string new_rv = jstr(obj, {"metadata", "resourceVersion"});
-      if (!new_rv.empty()) rv = new_rv;
+    follow_watch(*watch_, rv, stopping_, [&](const std::string& type, const json& obj) {
       if (type == "ADDED" || type == "MODIFIED") {
         dispatch(obj);
       } else if (type == "DELETED") {
@@ -667,7 +650,7 @@ void AgentImpl::pods_loop() {
         }
         if (worker) worker->removed();
       }
-    }
+    }, "pods");
     std::lock_guard lock(watch_mu_);
     watch_.reset();
   }

@@ -15,6 +15,7 @@
 #include "client/client.h"
 #include "nodeagent/container_spec.h"
 #include "nodeagent/node_status.h"
+#include "nodeagent/pod_watch.h"
 #include "nodeagent/stats.h"
 #include "net/http.h"
 
@@ -657,25 +658,8 @@ class Fleet final : public SimulatedFleet {
         if (stopping_) return;
         watch_ = std::move(*w);
       }
-      while (!stopping_) {
-        auto ev = watch_->next(std::chrono::seconds(1));
-        if (!ev) {
-          if (ev.status().reason() == api::Reason::Gone || ev.status().reason() == api::Reason::Expired) rv.clear();
-          break;
-        }
-        if (!*ev) continue;
-        const json& e = **ev;
-        std::string type = jstr(e, {"type"});
-        const json& obj = at(e, {"object"});
-        if (type == "ERROR") {
-          if (jint(obj, {"code"}) == 410) rv.clear();
-          break;
-        }
-        std::string new_rv = jstr(obj, {"metadata", "resourceVersion"});
-        if (!new_rv.empty()) rv = new_rv;
-        if (type == "BOOKMARK") continue;
-        handle(type, obj);
-      }
+      follow_watch(*watch_, rv, stopping_, [&](const std::string& type, const json& obj) { handle(type, obj); },
+                   "simulated nodes: pods");
       std::lock_guard lock(watch_mu_);
       watch_.reset();
     }

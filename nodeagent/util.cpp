@@ -71,25 +71,24 @@ std::string format_time(Clock::time_point t) {
   return buf;
 }
 
-std::string format_micro_time(Clock::time_point t) {
+namespace {
+
+// RFC 3339 with a fraction of exactly `digits` digits (6 or 9).
+std::string format_fraction_time(Clock::time_point t, int digits) {
   std::tm tm{};
   long nanos = 0;
   split_time(t, tm, nanos);
   char buf[48];
   std::size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%06ldZ", nanos / 1000);
+  std::snprintf(buf + n, sizeof(buf) - n, ".%0*ldZ", digits, digits == 6 ? nanos / 1000 : nanos);
   return buf;
 }
 
-std::string format_nano_fixed(Clock::time_point t) {
-  std::tm tm{};
-  long nanos = 0;
-  split_time(t, tm, nanos);
-  char buf[48];
-  std::size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%09ldZ", nanos);
-  return buf;
-}
+}  // namespace
+
+std::string format_micro_time(Clock::time_point t) { return format_fraction_time(t, 6); }
+
+std::string format_nano_fixed(Clock::time_point t) { return format_fraction_time(t, 9); }
 
 std::string format_nano_go(Clock::time_point t) {
   std::tm tm{};
