@@ -7,6 +7,7 @@
 #include "api/decode.h"
 #include "api/patch.h"
 #include "api/selector.h"
+#include "api/suspend.h"
 #include "api/typed.h"
 #include "api/validation.h"
 #include "apiserver/codec.h"
@@ -1141,6 +1142,12 @@ net::Response Api::handle(net::Request& request, const UserInfo& user) {
     Impl impl{*this, rr};
     const std::string& m = request.method;
     bool collection = rr.name.empty();
+    // Reads of many objects and connections to other servers (logs, exec) would stall an io
+    // thread; single-object reads and writes stay there, suspending only on the store.
+    const bool long_running = (m == "GET" && collection) || (m == "DELETE" && collection) ||
+                              (!rr.subresource.empty() && rr.subresource != "status" && rr.subresource != "scale" &&
+                               rr.subresource != "binding" && rr.subresource != "eviction");
+    if (long_running) api::leave_io_thread();
     if (rr.subresource == "scale") {
       verb = m == "GET" ? "get" : m == "PUT" ? "update" : "patch";
       response = (m == "GET" || m == "PUT" || m == "PATCH")

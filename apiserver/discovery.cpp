@@ -4,6 +4,7 @@
 #include <set>
 
 #include "api/schema.h"
+#include "api/suspend.h"
 #include "apiserver/errors.h"
 #include "apiserver/metrics.h"
 #include "store/store.h"
@@ -155,6 +156,8 @@ bool wants_table(const net::Request& request) {
 
 RouteResult route(Api& api, net::Request& request, ResourceRequest& rr, net::Response& response) {
   const std::string& path = request.path;
+  // The OpenAPI documents run to megabytes of JSON: not on an io thread.
+  if (path.rfind("/openapi/", 0) == 0) api::leave_io_thread();
   if (path == "/metrics") {
     response = net::Response::text(200, api.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
     return RouteResult::Answered;

@@ -97,6 +97,7 @@ api::Result<std::unique_ptr<ApiServer>> ApiServer::start(const ServerConfig& con
   http.client_ca_pem = pki->ca.cert_pem;
   http.io_threads = config.io_threads;
   http.worker_threads = config.worker_threads;
+  http.handlers_in_fibers = true;  // the API handlers leave the io thread where they would block
   http.error_response = [](int code, const std::string& message) {
     return error_response(reason_for_code(code), message);
   };

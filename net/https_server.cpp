@@ -28,6 +28,8 @@
 #include <set>
 #include <thread>
 
+#include "net/fiber.h"
+
 namespace berth::net {
 namespace {
 
@@ -450,6 +452,42 @@ class ServerImpl final : public HttpsServer {
     co_await wait_reader(stream, reader_timer, reader_done);
   }
 
+  Response call_handler(Request& request) {
+    try {
+      return handler_(request);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "E request %s %s failed: %s\n", request.method.c_str(), request.target.c_str(), e.what());
+      return error(500, std::string("internal error: ") + e.what());
+    }
+  }
+
+  // The handler in a fiber that starts on this io thread; its answer comes back here, to the
+  // connection's strand, which is where the timer that signals it lives.
+  asio::awaitable<Response> run_in_fiber(Request& request) {
+    auto executor = co_await asio::this_coro::executor;
+    struct Outcome {
+      explicit Outcome(const asio::any_io_executor& ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+      asio::steady_timer timer;
+      Response response;
+      bool done = false;  // touched on the strand only
+    };
+    auto outcome = std::make_shared<Outcome>(executor);
+    start_fiber([this, &request, outcome] { outcome->response = call_handler(request); },
+                [executor](std::function<void()> step) { asio::post(executor, std::move(step)); },
+                [this](std::function<void()> step) { asio::post(pool_, std::move(step)); },
+                [executor, outcome] {
+                  asio::post(executor, [outcome] {
+                    outcome->done = true;
+                    outcome->timer.cancel();
+                  });
+                });
+    while (!outcome->done) {
+      error_code ec;
+      co_await outcome->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    co_return std::move(outcome->response);
+  }
+
   asio::awaitable<void> session(tcp::socket socket) {
     error_code ec;
     tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -491,18 +529,15 @@ class ServerImpl final : public HttpsServer {
       Request request = to_request(msg, peer);
       beast::get_lowest_layer(stream).expires_never();
 
-      Response response = co_await asio::co_spawn(
-          pool_.get_executor(),
-          [this, &request]() -> asio::awaitable<Response> {
-            try {
-              co_return handler_(request);
-            } catch (const std::exception& e) {
-              std::fprintf(stderr, "E request %s %s failed: %s\n", request.method.c_str(),
-                           request.target.c_str(), e.what());
-              co_return error(500, std::string("internal error: ") + e.what());
-            }
-          },
-          use_awaitable);
+      // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
+      Response response;
+      if (options_.handlers_in_fibers) {
+        response = co_await run_in_fiber(request);
+      } else {
+        response = co_await asio::co_spawn(
+            pool_.get_executor(), [this, &request]() -> asio::awaitable<Response> { co_return call_handler(request); },
+            use_awaitable);
+      }
 
       if (response.tunnel && response.upgrade == Response::Upgrade::WebSocket) {
         co_await run_websocket(stream, msg, response);

@@ -1,5 +1,6 @@
 // The HTTPS listener: TLS with optional client certificates, HTTP/1.1 keep-alive, chunked
-// streaming, and a worker pool so handlers may block (on a store commit) without stalling I/O.
+// streaming, and handlers that may wait (on a store commit) without stalling I/O: on a worker
+// pool, or in fibers that give their io thread back while they wait.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,10 @@ struct ServerOptions {
   std::string client_ca_pem;              // client certificates are verified against this CA
   std::size_t io_threads = 2;
   std::size_t worker_threads = 32;  // concurrent handlers; blocking writes share group commits
+  // Handlers start in a fiber on the io thread (net/fiber.h): a store write suspends the fiber
+  // instead of holding a thread, and a handler calls api::leave_io_thread() before anything
+  // else that blocks or runs long. Off: every handler runs on the worker pool and may block.
+  bool handlers_in_fibers = false;
   std::size_t body_limit = 3 * 1024 * 1024;
   std::size_t header_limit = 64 * 1024;
   std::chrono::seconds handshake_timeout{10};

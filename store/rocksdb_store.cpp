@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -38,6 +39,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+
+#include "api/suspend.h"
 
 namespace berth::store {
 namespace {
@@ -189,22 +192,34 @@ void name_thread(const char* name) {
 #endif
 }
 
-// A one-shot completion flag a writer sleeps on. On Linux a bare futex: std::atomic::wait
-// spins with sched_yield first, and 64 spinning writers starve the committer on 2 cores.
+// A one-shot completion flag a writer waits on. A fiber (api::Suspender) gives its thread back
+// and is resumed by set(); a thread sleeps on a bare futex: std::atomic::wait spins with
+// sched_yield first, and 64 spinning writers starve the committer on 2 cores.
 class Completion {
  public:
   void wait() {
-    while (word_.load(std::memory_order_acquire) == 0) {
+    if (api::Suspender* fiber = api::current_suspender()) {
+      fiber->suspend([this](std::function<void()> resume) {
+        resume_ = std::move(resume);
+        int expected = kPending;
+        if (!word_.compare_exchange_strong(expected, kArmed, std::memory_order_acq_rel)) resume_();  // set already
+      });
+      return;
+    }
+    while (word_.load(std::memory_order_acquire) == kPending) {
 #if defined(__linux__)
-      syscall(SYS_futex, reinterpret_cast<int*>(&word_), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+      syscall(SYS_futex, reinterpret_cast<int*>(&word_), FUTEX_WAIT_PRIVATE, kPending, nullptr, nullptr, 0);
 #else
-      word_.wait(0, std::memory_order_acquire);
+      word_.wait(kPending, std::memory_order_acquire);
 #endif
     }
   }
   // The caller must keep the object alive through this call (the completer holds a reference).
   void set() {
-    word_.store(1, std::memory_order_release);
+    if (word_.exchange(kDone, std::memory_order_acq_rel) == kArmed) {
+      resume_();
+      return;
+    }
 #if defined(__linux__)
     syscall(SYS_futex, reinterpret_cast<int*>(&word_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 #else
@@ -213,7 +228,9 @@ class Completion {
   }
 
  private:
-  std::atomic<int> word_{0};
+  static constexpr int kPending = 0, kDone = 1, kArmed = 2;  // kArmed: a fiber waits on resume_
+  std::atomic<int> word_{kPending};
+  std::function<void()> resume_;
   static_assert(sizeof(std::atomic<int>) == sizeof(int));
 };
 

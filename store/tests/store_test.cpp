@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "api/suspend.h"
 #include "store/rocksdb_store.h"
 
 using namespace berth;
@@ -774,4 +775,45 @@ TEST_CASE("a corrupted data directory refuses to open with a clear error") {
     std::ofstream(dir.db()) << "a file";
     expect_refused(dir.db(), "cannot open store");
   }
+}
+
+// Stands in for an API server fiber: it records that the store asked to suspend, and "suspends"
+// by blocking until the resume function it handed out is called.
+struct RecordingSuspender final : api::Suspender {
+  std::atomic<int> suspends{0}, resumes{0};
+  void suspend(Arm arm) override {
+    ++suspends;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool resumed = false;
+    arm([&] {
+      ++resumes;
+      std::lock_guard l(mu);
+      resumed = true;
+      cv.notify_all();
+    });
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return resumed; });
+  }
+  void offload() override {}
+};
+
+TEST_CASE("a write from a fiber suspends it until the commit, and resumes it exactly once") {
+  TempDir dir;
+  auto s = open_store(dir.db());
+  RecordingSuspender fiber;
+  api::set_current_suspender(&fiber);
+  auto created = s->create("/k/a", "1");
+  auto updated = s->update("/k/a", "2", created.ok() ? created->revision : 0);
+  auto stale = s->update("/k/a", "3", created.ok() ? created->revision : 0);
+  auto removed = s->remove("/k/a");
+  api::set_current_suspender(nullptr);
+  REQUIRE(created.ok());
+  REQUIRE(updated.ok());
+  CHECK(updated->revision > created->revision);
+  CHECK(stale.status().reason() == api::Reason::Conflict);  // an error outcome is delivered the same way
+  CHECK(removed.ok());
+  CHECK(fiber.suspends == 4);
+  CHECK(fiber.resumes == 4);
+  CHECK(s->get("/k/a").status().reason() == api::Reason::NotFound);
 }
