@@ -308,13 +308,15 @@ struct Api::Impl {
   net::Response list() {
     auto filter = make_filter(rr);
     if (!filter) return status_response(filter.status());
-    const bool as_stored = !rr.table && rr.strategy->serves_stored_form(rr.version);
+    // Unfiltered lists keep the stored bytes: spliced into a JSON answer, or parsed one row at a
+    // time into a Table.
+    const bool as_stored = rr.table || rr.strategy->serves_stored_form(rr.version);
     auto page = list_objects(store(), rr, *filter, as_stored);
     if (!page) return status_response(page.status());
     if (rr.table) {
       net::Response r;
       r.status = 200;
-      r.body = table_text(rr, std::move(page->items), page->resource_version, page->continue_token);
+      r.body = table_text(rr, std::move(*page));
       r.headers.emplace_back("Content-Type", "application/json");
       return r;
     }

@@ -231,16 +231,18 @@ json make_table(const ResourceRequest& rr, const std::vector<json>& items, const
   return table;
 }
 
-std::string table_text(const ResourceRequest& rr, std::vector<json> items, const std::string& resource_version,
-                       const std::string& continue_token) {
-  std::string text = make_table(rr, {}, resource_version, continue_token).dump();
+std::string table_text(const ResourceRequest& rr, Page page) {
+  std::string text = make_table(rr, {}, page.resource_version, page.continue_token).dump();
   // "rows" is a Table's last key: its dump ends with "rows":[]} and the rows go in between.
   constexpr std::string_view kTail = "\"rows\":[]}";
-  if (text.size() < kTail.size() || std::string_view(text).substr(text.size() - kTail.size()) != kTail)
-    return make_table(rr, items, resource_version, continue_token).dump();
+  if (text.size() < kTail.size() || std::string_view(text).substr(text.size() - kTail.size()) != kTail) {
+    for (const auto& item : page.raw_items)
+      if (auto obj = decode_stored(item)) page.items.push_back(std::move(*obj));
+    return make_table(rr, page.items, page.resource_version, page.continue_token).dump();
+  }
   text.resize(text.size() - 2);
   bool first = true;
-  for (auto& obj : items) {
+  auto add_row = [&](json& obj) {
     if (!first) text += ',';
     first = false;
     // As make_table builds a row, taking the object's parts instead of copying them.
@@ -253,6 +255,13 @@ std::string table_text(const ResourceRequest& rr, std::vector<json> items, const
     }
     text += row.dump();
     obj = json();
+  };
+  for (auto& obj : page.items) add_row(obj);
+  for (auto& item : page.raw_items) {
+    auto obj = decode_stored(item);
+    if (!obj) continue;  // as list_objects would have failed on it; stored bytes are ours
+    add_row(*obj);
+    item.value = std::string();  // the text is in the answer now
   }
   text += "]}";
   return text;

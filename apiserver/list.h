@@ -41,10 +41,11 @@ nlohmann::json make_table(const ResourceRequest& rr, const std::vector<nlohmann:
                           const std::string& resource_version, const std::string& continue_token,
                           bool with_columns = true);
 
-// The same Table as text, made row by row from objects it may consume: no tree of the whole
-// Table and no copies (a list of 10,000 pods spent most of its time copying and freeing them).
-std::string table_text(const ResourceRequest& rr, std::vector<nlohmann::json> items,
-                       const std::string& resource_version, const std::string& continue_token);
+// The same Table as text for a page, made row by row: no tree of the whole Table and no copies
+// (a list of 10,000 pods spent most of its time copying and freeing them). Raw items are parsed
+// one at a time as their row is made, so only one object's tree is alive at once (holding
+// 10,000 decoded pods took the server past a gigabyte).
+std::string table_text(const ResourceRequest& rr, Page page);
 
 // Parses a resourceVersion parameter; 0 when empty. BadRequest when not a number.
 api::Result<std::int64_t> parse_resource_version(std::string_view text);

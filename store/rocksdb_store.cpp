@@ -32,6 +32,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -202,7 +203,7 @@ class Completion {
       fiber->suspend([this](std::function<void()> resume) {
         resume_ = std::move(resume);
         int expected = kPending;
-        if (!word_.compare_exchange_strong(expected, kArmed, std::memory_order_acq_rel)) resume_();  // set already
+        if (!word_.compare_exchange_strong(expected, kArmed, std::memory_order_acq_rel)) take_resume()();  // set already
       });
       return;
     }
@@ -217,7 +218,7 @@ class Completion {
   // The caller must keep the object alive through this call (the completer holds a reference).
   void set() {
     if (word_.exchange(kDone, std::memory_order_acq_rel) == kArmed) {
-      resume_();
+      take_resume()();
       return;
     }
 #if defined(__linux__)
@@ -228,6 +229,9 @@ class Completion {
   }
 
  private:
+  // Called once; not kept, since it holds the fiber, whose stack holds this.
+  std::function<void()> take_resume() { return std::exchange(resume_, nullptr); }
+
   static constexpr int kPending = 0, kDone = 1, kArmed = 2;  // kArmed: a fiber waits on resume_
   std::atomic<int> word_{kPending};
   std::function<void()> resume_;
