@@ -46,9 +46,12 @@ class ApiServerImpl final : public ApiServer {
     if (stopped) return;
     stopped = true;
     if (https) https->stop();
+    // The store closes before the HTTPS server is destroyed: closing completes the writes still
+    // queued, and their fibers' resumptions must find the (stopped) server's queue still there;
+    // destroying the server then discards them.
+    db.reset();
     https.reset();
     api.reset();
-    db.reset();
     lock.reset();
   }
 };
