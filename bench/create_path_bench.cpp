@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "apiserver/api.h"
@@ -37,73 +38,72 @@ net::Request post(std::string path, std::string body) {
 
 }  // namespace
 
+int run(int n, const std::string& dir) {
+  store::RocksDbOptions options;
+  options.path = dir + "/db";
+  auto db = store::open_rocksdb(options);
+  if (!db) {
+    std::fprintf(stderr, "create_path_bench: %s\n", db.status().message().c_str());
+    return 1;
+  }
+  apiserver::Api api(**db, {});
+  apiserver::register_kinds(api);
+  if (auto s = api.bootstrap(); !s) {
+    std::fprintf(stderr, "create_path_bench: %s\n", s.message().c_str());
+    return 1;
+  }
+  const apiserver::UserInfo admin{"admin", {"system:masters"}};
+  auto ns = post("/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})");
+  api.handle(ns, admin);
+
+  // n requests made by make(i), one after another: the handler's thread CPU per request, or
+  // nothing when one is not answered 201.
+  auto per_request = [&](const char* what, auto make) -> std::optional<double> {
+    double total = 0;
+    for (int i = 0; i < n; ++i) {
+      net::Request request = make(i);
+      double t0 = thread_cpu_us();
+      auto response = api.handle(request, admin);
+      total += thread_cpu_us() - t0;
+      if (response.status != 201) {
+        std::fprintf(stderr, "create_path_bench: %s answered %d: %s\n", what, response.status, response.body.c_str());
+        return std::nullopt;
+      }
+    }
+    return total / n;
+  };
+  // dryRun=All: everything but the store write, so no wait (and no context switch) is counted.
+  auto dry = per_request("dry-run create", [](int i) {
+    auto r = post("/api/v1/namespaces/bench/pods", bench::make_pod("dry-" + std::to_string(i)).dump());
+    r.target += "?dryRun=All";
+    r.query = {{"dryRun", "All"}};
+    return r;
+  });
+  auto create = dry ? per_request("create", [](int i) {
+    return post("/api/v1/namespaces/bench/pods", bench::make_pod("pod-" + std::to_string(i)).dump());
+  }) : std::nullopt;
+  auto binding = create ? per_request("binding", [](int i) {
+    std::string name = "pod-" + std::to_string(i);
+    return post("/api/v1/namespaces/bench/pods/" + name + "/binding",
+                R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":")" + name +
+                    R"("},"target":{"apiVersion":"v1","kind":"Node","name":"node-1"}})");
+  }) : std::nullopt;
+  if (binding) {
+    std::printf("handler_cpu_per_pod_create: %.1f us (%d pods, %zu-byte bodies)\n", *create, n,
+                bench::make_pod("pod-0").dump().size());
+    std::printf("handler_cpu_per_pod_create_dry_run: %.1f us (no store write)\n", *dry);
+    std::printf("handler_cpu_per_binding: %.1f us\n", *binding);
+    return 0;
+  }
+  return 1;
+}
+
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 3000;
-  char tmpl[] = "/tmp/berth-create-path-XXXXXX";
+  char tmpl[] = "/tmp/berth-create-path-XXXXXX";  // mkdtemp's template
   if (!mkdtemp(tmpl)) return 1;
   const std::string dir = tmpl;
-  int rc = 0;
-  {
-    store::RocksDbOptions options;
-    options.path = dir + "/db";
-    auto db = store::open_rocksdb(options);
-    if (!db) {
-      std::fprintf(stderr, "create_path_bench: %s\n", db.status().message().c_str());
-      return 1;
-    }
-    apiserver::Api api(**db, {});
-    apiserver::register_kinds(api);
-    if (auto s = api.bootstrap(); !s) return 1;
-    const apiserver::UserInfo admin{"admin", {"system:masters"}};
-    auto ns = post("/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})");
-    api.handle(ns, admin);
-
-    // dryRun=All: everything but the store write, so no wait (and no context switch) is counted.
-    double dry_us = 0;
-    for (int i = 0; i < n; ++i) {
-      auto request = post("/api/v1/namespaces/bench/pods", bench::make_pod("dry-" + std::to_string(i)).dump());
-      request.target += "?dryRun=All";
-      request.query = {{"dryRun", "All"}};
-      double t0 = thread_cpu_us();
-      auto response = api.handle(request, admin);
-      dry_us += thread_cpu_us() - t0;
-      if (response.status != 201) {
-        std::fprintf(stderr, "create_path_bench: dry-run create answered %d: %s\n", response.status, response.body.c_str());
-        return 1;
-      }
-    }
-    double create_us = 0, binding_us = 0;
-    for (int i = 0; i < n; ++i) {
-      auto request = post("/api/v1/namespaces/bench/pods", bench::make_pod("pod-" + std::to_string(i)).dump());
-      double t0 = thread_cpu_us();
-      auto response = api.handle(request, admin);
-      create_us += thread_cpu_us() - t0;
-      if (response.status != 201) {
-        std::fprintf(stderr, "create_path_bench: create answered %d: %s\n", response.status, response.body.c_str());
-        rc = 1;
-        break;
-      }
-    }
-    for (int i = 0; rc == 0 && i < n; ++i) {
-      std::string name = "pod-" + std::to_string(i);
-      auto request = post("/api/v1/namespaces/bench/pods/" + name + "/binding",
-                          R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":")" + name +
-                              R"("},"target":{"apiVersion":"v1","kind":"Node","name":"node-1"}})");
-      double t0 = thread_cpu_us();
-      auto response = api.handle(request, admin);
-      binding_us += thread_cpu_us() - t0;
-      if (response.status != 201) {
-        std::fprintf(stderr, "create_path_bench: binding answered %d: %s\n", response.status, response.body.c_str());
-        rc = 1;
-      }
-    }
-    if (rc == 0) {
-      std::printf("handler_cpu_per_pod_create: %.1f us (%d pods, %zu-byte bodies)\n", create_us / n, n,
-                  bench::make_pod("pod-0").dump().size());
-      std::printf("handler_cpu_per_pod_create_dry_run: %.1f us (no store write)\n", dry_us / n);
-      std::printf("handler_cpu_per_binding: %.1f us\n", binding_us / n);
-    }
-  }
+  int rc = run(n, dir);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return rc;
