@@ -68,12 +68,6 @@ bool is_true(std::optional<std::string_view> v) {
   return s == "true" || s == "1";
 }
 
-net::Response quiet_response(int code) {
-  net::Response r;
-  r.status = code;
-  return r;
-}
-
 // Whether obj's apiVersion and kind are these (what to_version would set).
 bool has_type_meta(const json& obj, const std::string& api_version, const std::string& kind) {
   auto av = obj.find("apiVersion");
@@ -180,12 +174,7 @@ struct Api::Impl {
     return invalid(info().group, info().kind, name, std::move(causes));
   }
 
-  // Set by a caller that uses only the status code of a success (pods/binding answers with a
-  // Status of its own): successes then come without a body.
-  bool quiet = false;
-
   net::Response respond_object(int code, const json& stored, const std::vector<std::string>& warnings = {}) {
-    if (quiet) return quiet_response(code);
     auto r = json_response(code, object_response_body(rr, stored));
     add_warnings(r, warnings);
     return r;
@@ -193,7 +182,6 @@ struct Api::Impl {
   // For an object the handler is done with: to_version takes it without a deep copy (a copy
   // of a pod's tree was ~9% of the server's CPU per create).
   net::Response respond_object(int code, json&& stored, const std::vector<std::string>& warnings = {}) {
-    if (quiet) return quiet_response(code);
     auto r = json_response(code, rr.strategy->to_version(std::move(stored), rr.version));
     add_warnings(r, warnings);
     return r;
@@ -376,7 +364,7 @@ struct Api::Impl {
   using Mutation = std::function<api::Result<json>(const json& current_external, bool exists)>;
   // Main: a write to the resource (status kept); Status: to /status (only status taken);
   // System: the server's own change (binding), taken whole without update validation.
-  enum class Mode { Main, Status, System };
+  enum class Mode { Main, Status };
 
   net::Response read_modify_write(const Mutation& mutate, Mode mode, const std::string& operation,
                                   std::vector<std::string> warnings = {}) {
@@ -474,12 +462,8 @@ struct Api::Impl {
       // recording revisions in annotations) do not.
       if (mode == Mode::Main && old_meta.contains("generation") && rr.strategy->spec_changed(obj, old))
         obj["metadata"]["generation"] = old_meta["generation"].get<std::int64_t>() + 1;
-      // System writes (pods/binding) go straight to storage in Kubernetes, past validation and
-      // the field manager: the bound pod's managedFields stay as they were.
-      if (mode != Mode::System) {
-        if (auto s = validate_object(obj, &old); !s) return status_response(s);
-        record_managed_fields(rr, old, obj, operation);
-      }
+      if (auto s = validate_object(obj, &old); !s) return status_response(s);
+      record_managed_fields(rr, old, obj, operation);
 
       if (equal_but_resource_version(obj, old)) return respond_object(200, old, warnings);  // nothing changed: no write
       if (dry_run(rr)) {
@@ -499,7 +483,7 @@ struct Api::Impl {
       }
 
       std::string stored = encode_stored(obj);
-      const bool as_stored = !quiet && rr.strategy->serves_stored_form(rr.version);
+      const bool as_stored = rr.strategy->serves_stored_form(rr.version);
       auto w = store().update(key, as_stored ? std::string(stored) : std::move(stored), current_rev);
       if (!w) {
         // Another write came between the read and this one: go again from the new object, as
