@@ -631,21 +631,47 @@ class RocksDbStore final : public Store {
       std::lock_guard lock(queue_mu_);
       if (queue_stop_) return Status(Reason::ServiceUnavailable, "store is closing");
       queue_.push_back(r);
-      if (queue_.size() == 1) queue_cv_.notify_one();
+      if (queue_.size() == 1 || (gathering_ && queue_.size() == kGatherTarget)) queue_cv_.notify_one();
     }
     r->done.wait();
     return r->status;
   }
 
+  // Group commit. A batch costs one WAL write, one fdatasync and one wake of the completer and
+  // the dispatcher, whatever its size; those were ~15% of the server's CPU per pod create when
+  // 64 writers made batches of 5. When the last batch shows a steady stream of writers, the
+  // committer waits a little (the window, or until kGatherTarget are queued) so that fewer,
+  // larger batches carry the same writes. A lone writer never waits.
+  static constexpr std::size_t kStreamBatch = 4;
+  static constexpr std::size_t kGatherTarget = 64;
+  static constexpr std::chrono::microseconds kGatherGap{250};
+
   void committer_loop() {
     std::vector<RequestPtr> batch;
+    std::size_t last_batch = 0;
+    const bool gather = options_.sync && options_.group_commit_window.count() > 0;
     for (;;) {
       {
         std::unique_lock lock(queue_mu_);
         queue_cv_.wait(lock, [&] { return !queue_.empty() || queue_stop_; });
         if (queue_.empty()) return;
+        if (gather && last_batch >= kStreamBatch) {
+          // Waits while writers keep coming: a gap in which more arrived extends the wait, up
+          // to the window (checked each gap rather than woken per arrival). A pause means the other writers are still being prepared (or
+          // are not there); the batch goes then rather than leave the CPU idle.
+          gathering_ = true;
+          const auto until = std::chrono::steady_clock::now() + options_.group_commit_window;
+          while (queue_.size() < kGatherTarget && !queue_stop_) {
+            const std::size_t before = queue_.size();
+            const auto deadline = std::min(until, std::chrono::steady_clock::now() + kGatherGap);
+            queue_cv_.wait_until(lock, deadline, [&] { return queue_.size() >= kGatherTarget || queue_stop_; });
+            if (queue_.size() == before || std::chrono::steady_clock::now() >= until) break;
+          }
+          gathering_ = false;
+        }
         batch.swap(queue_);
       }
+      last_batch = batch.size();
       commit(std::move(batch));  // hands the batch on to the completer
       batch = {};
     }
@@ -915,6 +941,7 @@ class RocksDbStore final : public Store {
   std::condition_variable queue_cv_;
   std::vector<RequestPtr> queue_;
   bool queue_stop_ = false;
+  bool gathering_ = false;  // the committer waits for kGatherTarget writes (guarded by queue_mu_)
 
   std::mutex complete_mu_;
   std::condition_variable complete_cv_;

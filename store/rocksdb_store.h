@@ -21,6 +21,9 @@ struct RocksDbOptions {
   std::size_t watch_queue_limit = 10000;
   // fsync the WAL before acknowledging a write. Only tests and benchmarks turn this off.
   bool sync = true;
+  // How long the committer may hold a synced batch open for more writers once writes arrive
+  // as a steady stream (see committer_loop); zero commits each batch at once.
+  std::chrono::microseconds group_commit_window{2000};
 };
 
 // Opens (or creates) the store at options.path. InternalError naming the path when the
