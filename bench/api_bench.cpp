@@ -1,6 +1,7 @@
 // API benchmark: a real `berth server` (durable store, as shipped) in a child process with a
 // fresh data directory, driven over HTTPS with keep-alive by the API client.
-//   build/bench/api_bench [path/to/berth]        (default build/berth)
+//   build/bench/api_bench [path/to/berth] [--creates-only]    (default build/berth)
+// --creates-only stops after the create figures: a quicker A/B of the write path.
 // Prints one `name: value unit` line per figure; diagnostics go to stderr. Never asserts timings.
 #include <fcntl.h>
 #include <signal.h>
@@ -250,6 +251,7 @@ struct Errors {
 
 int main(int argc, char** argv) {
   std::string berth = argc > 1 ? argv[1] : "build/berth";
+  const bool creates_only = argc > 2 && std::string(argv[2]) == "--creates-only";
   // 1,000 watch connections on each side of the loopback.
   rlimit nofile{};
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
@@ -326,6 +328,10 @@ int main(int argc, char** argv) {
     std::printf("api_pod_create_p50: %.2f ms\n", percentile(all, 0.50));
     std::printf("api_pod_create_p99: %.2f ms\n", percentile(all, 0.99));
     std::fflush(stdout);
+  }
+  if (creates_only) {
+    server.stop();
+    return 0;
   }
 
   // ---- gets: 64 clients, random pods of the listed namespace, 5 s ----
