@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build pkg-config g++ ccache
-  libboost-dev libboost-system-dev libboost-context-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev librocksdb-dev doctest-dev
+  libboost-dev libboost-system-dev libboost-context-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev librocksdb-dev doctest-dev libjemalloc-dev
   libarchive-dev libcurl4-openssl-dev
   # run: the node agent's OCI runtimes, CNI plugins and networking tools
   openssl ca-certificates iproute2 iptables runc crun containernetworking-plugins
