@@ -128,7 +128,9 @@ struct Api::Impl {
     return decode_stored(*obj);
   }
 
-  Status namespace_usable(const std::string& ns) {
+  // NamespaceLifecycle for a create: the namespace exists and is not being deleted. `name` is
+  // the name the client sent (empty with generateName: admission runs before one is made).
+  Status namespace_usable(const std::string& ns, const std::string& name) {
     auto nsobj = store().get("/registry/namespaces/" + ns);
     if (!nsobj) {
       if (nsobj.status().reason() == Reason::NotFound) return not_found("", "namespaces", ns);
@@ -138,10 +140,14 @@ struct Api::Impl {
     // JSON does not even contain the key: no need to parse it.
     if (nsobj->value.find("\"deletionTimestamp\"") == std::string::npos) return {};
     auto decoded = decode_stored(*nsobj);
-    if (decoded && at(*decoded, {"metadata", "deletionTimestamp"}).is_string())
-      return Status(Reason::Forbidden, "unable to create new content in namespace " + ns +
+    if (decoded && at(*decoded, {"metadata", "deletionTimestamp"}).is_string()) {
+      std::string resource = info().group.empty() ? info().plural : info().plural + "." + info().group;
+      return Status(Reason::Forbidden, resource + (name.empty() ? "" : " \"" + name + "\"") +
+                                           " is forbidden: unable to create new content in namespace " + ns +
                                            " because it is being terminated")
-          .with_details(info().plural, rr.name, info().group);
+          .with_details(info().plural, name, info().group)
+          .with_cause({"NamespaceTerminating", "namespace " + ns + " is being terminated", "metadata.namespace"});
+    }
     return {};
   }
 
@@ -205,6 +211,7 @@ struct Api::Impl {
       meta.erase("namespace");
     }
     std::string name = meta.value("name", "");
+    const std::string sent_name = name;
     if (name.empty() && meta.contains("generateName") && meta["generateName"].is_string() &&
         !meta["generateName"].get<std::string>().empty()) {
       name = meta["generateName"].get<std::string>();
@@ -214,7 +221,7 @@ struct Api::Impl {
     }
     rr.name = name;
     if (info().namespaced) {
-      if (auto s = namespace_usable(rr.namespace_); !s) return status_response(s);
+      if (auto s = namespace_usable(rr.namespace_, sent_name); !s) return status_response(s);
     }
     meta.erase("resourceVersion");
     meta.erase("deletionTimestamp");
@@ -482,7 +489,8 @@ struct Api::Impl {
       }
 
       // The last finalizer removed from an object being deleted: it goes now.
-      if (obj["metadata"].contains("deletionTimestamp") && finalizers_of(obj).empty()) {
+      if (obj["metadata"].contains("deletionTimestamp") && finalizers_of(obj).empty() &&
+          !rr.strategy->held_by_spec(obj)) {
         auto removed = store().remove(key, current_rev);
         if (!removed) {
           if (removed.status().reason() == Reason::Conflict) continue;  // see the update below
@@ -892,6 +900,8 @@ net::Response Api::Impl::remove() {
                                       "Precondition failed: ResourceVersion in precondition: " +
                                           options->resource_version + ", ResourceVersion in object meta: " +
                                           std::to_string(rev)));
+
+    if (auto admitted = rr.strategy->admit_delete(obj); !admitted) return status_response(admitted);
 
     // Propagation: orphan and foreground are finalizers the garbage collector honours.
     std::string policy = options->propagation_policy;

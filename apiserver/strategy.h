@@ -105,6 +105,16 @@ class Strategy {
   // turns Terminating). May change obj.
   virtual bool prepare_for_delete(json& obj) const { return false; }
 
+  // Admission's verdict on a DELETE of an existing object, checked after its preconditions:
+  // NamespaceLifecycle refuses to delete the namespaces the cluster cannot run without.
+  virtual api::Status admit_delete(const json& obj) const { return {}; }
+
+  // An update that leaves an object being deleted without metadata.finalizers removes it,
+  // unless this says something else still holds it (upstream's ShouldDeleteDuringUpdate): a
+  // namespace waits for its spec.finalizers, or the namespace controller's status writes would
+  // remove it while its content is still being deleted.
+  virtual bool held_by_spec(const json& obj) const { return false; }
+
   // /scale (autoscaling/v1 Scale) support: the spec.replicas path and the selector text.
   virtual bool has_scale() const { return false; }
 };

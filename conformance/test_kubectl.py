@@ -319,3 +319,47 @@ def test_get_watch_streams_changes(server, namespace):
     watcher.terminate()
     out, _ = watcher.communicate(timeout=10)
     assert "watched" in out
+
+
+def wait_for(what, fn, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_immortal_namespaces_may_not_be_deleted(server):
+    """NamespaceLifecycle admission: default, kube-system and kube-public stay (also with --dry-run)."""
+    for ns in ["default", "kube-system", "kube-public"]:
+        for extra in [[], ["--dry-run=server"]]:
+            r = server.kubectl("delete", "namespace", ns, *extra, check=False)
+            assert r.returncode != 0
+            assert r.stderr.strip() == f'Error from server (Forbidden): namespaces "{ns}" is forbidden: this namespace may not be deleted'
+        assert server.kubectl_json("get", "namespace", ns)["status"]["phase"] == "Active"
+
+
+def test_terminating_namespace_waits_for_its_content_and_refuses_creates(server):
+    """A namespace whose content has finalizers stays Terminating (the namespace controller's
+    status writes must not remove it), refuses new content with Kubernetes' message, and goes
+    once the content is gone."""
+    ns = "t-terminating-waits"
+    server.kubectl("create", "namespace", ns)
+    server.kubectl("create", "-n", ns, "configmap", "held")
+    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=merge", "-p",
+                   '{"metadata":{"finalizers":["example.com/hold"]}}')
+    server.kubectl("delete", "namespace", ns, "--wait=false")
+    conds = lambda: {c["type"]: c for c in server.kubectl_json("get", "namespace", ns)["status"].get("conditions", [])}
+    remaining = wait_for("the namespace controller's conditions", lambda: conds().get("NamespaceFinalizersRemaining"))
+    assert remaining["status"] == "True" and "example.com/hold in 1 resource instances" in remaining["message"]
+    time.sleep(1)
+    assert server.kubectl_json("get", "namespace", ns)["status"]["phase"] == "Terminating"
+    r = server.kubectl("create", "-n", ns, "configmap", "late", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == (f'error: failed to create configmap: configmaps "late" is forbidden: '
+                                f'unable to create new content in namespace {ns} because it is being terminated')
+    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=json", "-p",
+                   '[{"op":"remove","path":"/metadata/finalizers"}]')
+    wait_for("the namespace to go", lambda: server.kubectl("get", "namespace", ns, check=False).returncode != 0, 30)

@@ -83,6 +83,21 @@ class NamespaceStrategy : public Strategy {
     return true;
   }
 
+  // NamespaceLifecycle admission: the namespaces the cluster's own objects live in stay.
+  api::Status admit_delete(const json& obj) const override {
+    const json& name = at(obj, {"metadata", "name"});
+    std::string n = name.is_string() ? name.get<std::string>() : "";
+    if (n != "default" && n != "kube-system" && n != "kube-public") return {};
+    return api::Status(api::Reason::Forbidden, "namespaces \"" + n + "\" is forbidden: this namespace may not be deleted")
+        .with_details("namespaces", n);
+  }
+
+  // ShouldDeleteNamespaceDuringUpdate: only /finalize clearing spec.finalizers lets it go.
+  bool held_by_spec(const json& obj) const override {
+    const json& finalizers = at(obj, {"spec", "finalizers"});
+    return finalizers.is_array() && !finalizers.empty();
+  }
+
   // ValidateNamespace (metadata is checked by the generic path): each finalizer a qualified name,
   // and a bare name only if it is a standard one.
   void validate(const json& obj, std::vector<api::Cause>& errors) const override {

@@ -138,6 +138,26 @@ TEST_CASE("namespace: finalizer names are checked") {
   CHECK(errs[0].message == "Invalid value: \"cleanup\": name is neither a standard finalizer name nor is it fully qualified");
 }
 
+TEST_CASE("namespace: the immortal ones refuse deletion; spec.finalizers hold a deleted one") {
+  auto s = make_namespace_strategy();
+  for (const char* name : {"default", "kube-system", "kube-public"}) {
+    auto st = s->admit_delete(create(*s, {{"metadata", {{"name", name}}}}));
+    CHECK(st.reason() == Reason::Forbidden);
+    CHECK(st.message() == std::string("namespaces \"") + name + "\" is forbidden: this namespace may not be deleted");
+    CHECK(st.details_kind() == "namespaces");
+    CHECK(st.details_name() == name);
+  }
+  // kube-node-lease is not among them in Kubernetes 1.32 either.
+  CHECK(s->admit_delete(create(*s, {{"metadata", {{"name", "kube-node-lease"}}}})).is_ok());
+  CHECK(s->admit_delete(create(*s, {{"metadata", {{"name", "shop"}}}})).is_ok());
+
+  json ns = create(*s, {{"metadata", {{"name", "shop"}}}});
+  CHECK(s->held_by_spec(ns));  // the kubernetes finalizer
+  ns["spec"]["finalizers"] = json::array();
+  CHECK_FALSE(s->held_by_spec(ns));
+  CHECK_FALSE(make_configmap_strategy()->held_by_spec(json{{"metadata", {{"name", "c"}}}}));
+}
+
 TEST_CASE("namespace: field selector and table") {
   auto s = make_namespace_strategy();
   CHECK(s->field_value(json::object(), "status.phase") == std::string());
