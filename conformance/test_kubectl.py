@@ -363,3 +363,23 @@ def test_terminating_namespace_waits_for_its_content_and_refuses_creates(server)
     server.kubectl("patch", "-n", ns, "configmap", "held", "--type=json", "-p",
                    '[{"op":"remove","path":"/metadata/finalizers"}]')
     wait_for("the namespace to go", lambda: server.kubectl("get", "namespace", ns, check=False).returncode != 0, 30)
+
+
+def test_every_namespace_has_kube_root_ca_crt(server, namespace):
+    """The root CA publisher: each namespace holds kube-root-ca.crt with the cluster CA, put
+    back when deleted or changed."""
+    with open(os.path.join(server.data_dir, "pki", "ca.crt")) as f:
+        ca = f.read()
+    get = lambda: server.kubectl("get", "-n", namespace, "configmap", "kube-root-ca.crt", "-o", "json", check=False)
+    cm = json.loads(wait_for("kube-root-ca.crt", lambda: get().returncode == 0 and get().stdout))
+    assert cm["data"] == {"ca.crt": ca}
+    assert cm["metadata"]["annotations"]["kubernetes.io/description"].startswith(
+        "Contains a CA bundle that can be used to verify the kube-apiserver")
+    rows = server.kubectl("get", "-n", namespace, "configmaps").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "DATA", "AGE"] and rows[1].split()[:2] == ["kube-root-ca.crt", "1"]
+    uid = cm["metadata"]["uid"]
+    server.kubectl("delete", "-n", namespace, "configmap", "kube-root-ca.crt")
+    wait_for("a new kube-root-ca.crt", lambda: get().returncode == 0 and json.loads(get().stdout)["metadata"]["uid"] != uid)
+    server.kubectl("patch", "-n", namespace, "configmap", "kube-root-ca.crt", "--type=merge", "-p",
+                   '{"data":{"ca.crt":"changed","extra":"x"}}')
+    wait_for("kube-root-ca.crt restored", lambda: json.loads(get().stdout)["data"] == {"ca.crt": ca})

@@ -41,6 +41,7 @@ std::unique_ptr<Controller> new_namespace_controller(Context& ctx);
 std::unique_ptr<Controller> new_node_lifecycle_controller(Context& ctx);
 std::unique_ptr<Controller> new_scheduler(Context& ctx);
 std::unique_ptr<Controller> new_pod_gc(Context& ctx);
+std::unique_ptr<Controller> new_root_ca_publisher(Context& ctx);
 
 // Helpers shared by controllers.
 

@@ -13,7 +13,7 @@ namespace berth::controllers {
 
 const std::set<std::string>& all_controllers() {
   static const std::set<std::string> k = {"replicaset", "deployment",    "garbagecollector", "namespace",
-                                          "nodelifecycle", "podgc", "scheduler"};
+                                          "nodelifecycle", "podgc", "scheduler", "root-ca-cert-publisher"};
   return k;
 }
 
@@ -28,6 +28,7 @@ api::Result<std::set<std::string>> parse_controllers(const std::string& spec) {
       {"node-lifecycle-controller", "nodelifecycle"},
       {"taint-eviction-controller", "nodelifecycle"},
       {"pod-garbage-collector-controller", "podgc"},
+      {"root-ca-certificate-publisher-controller", "root-ca-cert-publisher"},
       {"kube-scheduler", "scheduler"},
       {"default-scheduler", "scheduler"},
   };
@@ -119,7 +120,7 @@ class ManagerImpl final : public Manager {
           {"garbagecollector", new_garbage_collector}, {"namespace", new_namespace_controller},
           {"nodelifecycle", new_node_lifecycle_controller}, {"replicaset", new_replicaset_controller},
           {"deployment", new_deployment_controller},   {"scheduler", new_scheduler},
-          {"podgc", new_pod_gc},
+          {"podgc", new_pod_gc}, {"root-ca-cert-publisher", new_root_ca_publisher},
       };
       std::string names;
       for (const auto& [name, make] : kFactories) {

@@ -55,11 +55,16 @@ struct ControllerOptions {
   std::chrono::milliseconds pod_gc_period{20000};
   std::chrono::milliseconds pod_gc_quarantine{40000};
 
+  // The cluster CA (PEM) the root CA publisher puts in every namespace's kube-root-ca.crt
+  // (kube-controller-manager's --root-ca-file); start_with_kubeconfig fills it from the
+  // kubeconfig's certificate authority when empty.
+  std::string root_ca_pem;
+
   static std::set<std::string> default_controllers();
 };
 
 // Every controller name Berth knows: replicaset, deployment, garbagecollector, namespace,
-// nodelifecycle, podgc, scheduler.
+// nodelifecycle, podgc, scheduler, root-ca-cert-publisher.
 const std::set<std::string>& all_controllers();
 
 // --controllers: a comma-separated list as kube-controller-manager reads it: names enable,

@@ -11,7 +11,7 @@ namespace berth::controllers {
 const char* const kControllerFlagsHelp =
     "    --controllers LIST      controllers to run: *, names, -name to disable (default *):\n"
     "                            replicaset, deployment, garbagecollector, namespace, nodelifecycle, podgc,\n"
-    "                            scheduler\n"
+    "                            scheduler, root-ca-cert-publisher\n"
     "    --node-monitor-grace-period D   silence before a node is Ready=Unknown (default 50s)\n"
     "    --terminated-pod-gc-threshold N terminated pods kept before pod GC deletes the oldest\n"
     "                            (default 12500; 0 keeps them all)\n"
@@ -120,6 +120,7 @@ api::Result<std::unique_ptr<Manager>> start_with_kubeconfig(const std::string& k
   if (!config) return config.take_status();
   config->max_connections = 64;
   config->user_agent = "berth-controller-manager";
+  if (options.root_ca_pem.empty()) options.root_ca_pem = config->ca_pem;
   auto made = client::Client::create(std::move(*config));
   if (!made) return made.take_status();
   std::shared_ptr<client::Client> c(std::move(*made));
