@@ -1,7 +1,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <functional>
+
 #include "api/decode.h"
+#include "api/object.h"
 
 using namespace berth::api;
 using nlohmann::json;
@@ -53,6 +56,86 @@ TEST_CASE("json: values decode, numbers as the apiserver keeps them") {
   CHECK(j("1.0").value.is_number_float());
   CHECK(j("  \"x\"  ").value == "x");
   CHECK(j("[]").value == json::array());
+}
+
+// Same tree, with integers in int64 range as integers (nlohmann keeps positive ones unsigned).
+bool same_tree(const json& a, const json& b) {
+  if (a.is_number_integer() || a.is_number_unsigned())
+    return b.is_number_integer() && !b.is_number_unsigned() && a == b;
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (!b.contains(it.key()) || !same_tree(it.value(), b[it.key()])) return false;
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (!same_tree(a[i], b[i])) return false;
+    return true;
+  }
+  return a == b;
+}
+
+TEST_CASE("json: every body decodes to the tree a full JSON parser builds") {
+  // Bodies mixing what the quick path takes (ASCII strings, simple escapes, small integers)
+  // with what it hands to the general parser (\u escapes, UTF-8, fractions, exponents, long
+  // integers), at every nesting: each must decode to the same tree.
+  std::uint64_t seed = 12345;
+  auto next = [&](std::uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  const char* strings[] = {"", "plain", "with \\\"quotes\\\" and \\\\", "tab\\tnew\\nline\\r\\b\\f\\/",
+                           "\\u00e9t\\u00e9", "caf\xc3\xa9", "\\ud83d\\ude00", "<>&'"};
+  const char* numbers[] = {"0",   "-0",  "7",   "-42", "123456789012345678", "1234567890123456789",
+                           "9223372036854775807", "-9223372036854775808", "1.5", "-2e3", "1E-2", "0.0"};
+  std::function<std::string(int)> gen = [&](int depth) -> std::string {
+    switch (depth > 4 ? next(4) : next(7)) {
+      case 0: return std::string("\"") + strings[next(8)] + "\"";
+      case 1: return numbers[next(12)];
+      case 2: return next(2) ? "true" : (next(2) ? "false" : "null");
+      case 3: return std::to_string(next(1000));
+      case 4: {
+        std::string out = "[";
+        for (std::uint64_t i = 0, n = next(4); i < n; ++i) out += (i ? " , " : "") + gen(depth + 1);
+        return out + "]";
+      }
+      default: {
+        std::string out = "{ ";
+        for (std::uint64_t i = 0, n = next(5); i < n; ++i)
+          out += (i ? ",\n" : "") + std::string("\"k") + std::to_string(i) + (next(3) ? "" : "\\u0041") + "\": " +
+                 gen(depth + 1);
+        return out + " }";
+      }
+    }
+  };
+  for (int i = 0; i < 2000; ++i) {
+    std::string body = gen(0);
+    auto d = j(body);
+    CHECK_MESSAGE(same_tree(json::parse(body), d.value), body);
+    CHECK_MESSAGE(to_json_text(d.value) == d.value.dump(), body);
+  }
+}
+
+TEST_CASE("json: to_json_text writes what dump() writes") {
+  std::string controls;
+  for (int c = 1; c < 0x20; ++c) controls.push_back(static_cast<char>(c));
+  controls += "\x7f\"\\/";
+  const json values[] = {
+      json(), true, false, 0, -1, INT64_MIN, INT64_MAX, UINT64_MAX, 1.5, -0.0, 1e300, 0.1, 100.0,
+      controls, "caf\xc3\xa9 \xf0\x9f\x98\x80", "", json::array(), json::object(),
+      json::parse(R"({"b":[1,{"x":null}],"a":{"":"","k\n":"v\t"},"c":"\u00e9"})"),
+      json::binary({1, 2, 3}),
+  };
+  for (const auto& v : values) CHECK(to_json_text(v) == v.dump());
+  json nested = json::object();
+  nested[controls] = json::array({controls, json::object({{"caf\xc3\xa9", 2.25}})});
+  CHECK(to_json_text(nested) == nested.dump());
+  // Not UTF-8: the same exception dump() throws.
+  CHECK_THROWS_AS(to_json_text(json("x\xff")), json::type_error);
+  CHECK_THROWS_AS(to_json_text(json::object({{"x\xff", 1}})), json::type_error);
 }
 
 TEST_CASE("json: duplicate fields are reported with sigs.k8s.io/json paths, last value wins") {
