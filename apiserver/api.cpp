@@ -5,6 +5,7 @@
 #include <random>
 
 #include "api/decode.h"
+#include "api/object.h"
 #include "api/patch.h"
 #include "api/selector.h"
 #include "api/suspend.h"
@@ -44,7 +45,7 @@ json object_response_body(const ResourceRequest& rr, const json& stored) {
 net::Response json_response(int code, const json& body) {
   net::Response r;
   r.status = code;
-  r.body = body.dump();
+  r.body = api::to_json_text(body);
   r.headers.emplace_back("Content-Type", "application/json");
   return r;
 }

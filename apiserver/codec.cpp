@@ -4,6 +4,7 @@
 
 #include "api/managed_fields.h"
 #include "api/decode.h"
+#include "api/object.h"
 #include "api/protobuf.h"
 #include "api/schema.h"
 #include "api/typed.h"
@@ -119,9 +120,9 @@ std::string encode_stored(const json& obj) {
   if (!at(obj, {"metadata", "resourceVersion"}).is_null()) {
     json copy = obj;
     copy["metadata"].erase("resourceVersion");
-    return copy.dump();
+    return api::to_json_text(copy);
   }
-  return obj.dump();
+  return api::to_json_text(obj);
 }
 
 namespace {
