@@ -618,7 +618,8 @@ struct Api::Impl {
     std::string container;
     json node;
   };
-  api::Result<AgentTarget> agent_target();
+  // node is null for a pod not yet scheduled when allow_unscheduled is set (logs); else 400.
+  api::Result<AgentTarget> agent_target(bool allow_unscheduled = false);
   api::Result<std::string> pod_container(const json& pod);
   api::Result<json> pod_node(const json& pod);
 };
@@ -655,11 +656,14 @@ api::Result<std::string> Api::Impl::pod_container(const json& pod) {
 }
 
 // The pod, container and node a pods/log or pods/exec request goes to.
-api::Result<Api::Impl::AgentTarget> Api::Impl::agent_target() {
+api::Result<Api::Impl::AgentTarget> Api::Impl::agent_target(bool allow_unscheduled) {
   auto pod = read(object_key(info(), rr.namespace_, rr.name));
   if (!pod) return pod.status().reason() == Reason::NotFound ? not_found_status() : pod.status();
   auto container = pod_container(*pod);
   if (!container) return container.status();
+  const json& node_name = at(*pod, {"spec", "nodeName"});
+  if (allow_unscheduled && (!node_name.is_string() || node_name.get<std::string>().empty()))
+    return AgentTarget{std::move(*pod), std::move(*container), json()};
   auto node = pod_node(*pod);
   if (!node) return node.status();
   return AgentTarget{std::move(*pod), std::move(*container), std::move(*node)};
@@ -704,8 +708,15 @@ net::Response Api::Impl::exec() {
 }
 
 net::Response Api::Impl::logs() {
-  auto target = agent_target();
+  auto target = agent_target(true);
   if (!target) return status_response(target.status());
+  // LogLocation gives a pod with no node no location, and the streamer answers that with 204
+  // and no body: kubectl logs prints nothing and succeeds (exec's location is a 400 instead).
+  if (target->node.is_null()) {
+    net::Response r;
+    r.status = 204;
+    return r;
+  }
   if (!api.node_proxy_)
     return status_response(Status(Reason::ServiceUnavailable, "this server has no connection to node agents"));
   return api.node_proxy_->logs(target->pod, target->node, target->container, *rr.http);

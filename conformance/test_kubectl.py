@@ -383,3 +383,15 @@ def test_every_namespace_has_kube_root_ca_crt(server, namespace):
     server.kubectl("patch", "-n", namespace, "configmap", "kube-root-ca.crt", "--type=merge", "-p",
                    '{"data":{"ca.crt":"changed","extra":"x"}}')
     wait_for("kube-root-ca.crt restored", lambda: json.loads(get().stdout)["data"] == {"ca.crt": ca})
+
+
+def test_logs_of_an_unscheduled_pod_are_empty(server, namespace):
+    """LogLocation has no node to ask for a pod not yet scheduled: 204, kubectl prints nothing
+    and succeeds; exec on it is a 400."""
+    server.kubectl("run", "-n", namespace, "unplaced", "--image=registry.local/unplaced:1",
+                   "--overrides", '{"spec":{"nodeSelector":{"nowhere":"true"}}}')
+    r = server.kubectl("logs", "-n", namespace, "unplaced")
+    assert r.stdout == "" and r.stderr == ""
+    r = server.kubectl("exec", "-n", namespace, "unplaced", "--", "true", check=False)
+    assert r.returncode != 0
+    assert "Error from server (BadRequest): pod unplaced does not have a host assigned" in r.stderr
