@@ -298,6 +298,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "berth: %s\n", args.error.c_str());
     return 2;
   }
+  if (args.has("help")) {  // `berth server --help` prints the usage; it must not start a server
+    usage();
+    return 0;
+  }
   if (args.command == "server") return run_server(args);
   if (args.command == "up") return run_server(args, /*with_agent=*/true);
   if (args.command == "controllers") return run_controllers(args);

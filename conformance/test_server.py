@@ -81,6 +81,16 @@ def test_second_server_on_same_data_dir_refuses(server):
     assert "in use by another berth process" in other.stderr
 
 
+def test_help_flag_prints_usage_and_starts_nothing(tmp_path):
+    data = tmp_path / "data"
+    for command in ("server", "up"):
+        r = subprocess.run([conftest.BERTH, command, "--data-dir", str(data), "--help"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0
+        assert "usage: berth" in r.stdout + r.stderr
+        assert not data.exists()
+
+
 def test_sigterm_stops_cleanly_and_restart_keeps_state(fresh_server):
     fresh_server.start()
     fresh_server.kubectl("create", "configmap", "survivor", "--from-literal=k=v")
