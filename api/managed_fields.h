@@ -27,7 +27,7 @@ namespace berth::api {
 struct ListKeys {
   std::string kind;
   std::vector<std::string> keys;
-  nlohmann::json key_defaults = nlohmann::json::object();
+  nlohmann::json key_defaults;  // null or an object
   std::string map_type;
 };
 using ListKeysLookup = std::function<ListKeys(const std::string& path)>;

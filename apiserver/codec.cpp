@@ -1,6 +1,7 @@
 #include "apiserver/codec.h"
 
 #include <cstring>
+#include <unordered_map>
 
 #include "api/managed_fields.h"
 #include "api/decode.h"
@@ -47,33 +48,49 @@ std::string manager_from(const ResourceRequest& rr) {
 
 // Associative-list keys for managedFields, from the schema: x-kubernetes-list-type first,
 // then the strategic-merge key, as Kubernetes derives them for built-in types.
+namespace {
+
+api::ListKeys schema_list_keys(const api::GroupVersionKind& gvk, const std::string& path) {
+  api::ListKeys keys;
+  const api::FieldDef* f = api::Schema::get().field_at(gvk, path);
+  if (!f) return keys;
+  keys.map_type = f->map_type;
+  if (keys.map_type.empty() && f->shape.kind == api::TypeShape::Kind::Named && f->shape.named)
+    keys.map_type = f->shape.named->map_type;  // e.g. LabelSelector is an atomic map
+  if (!f->list_type.empty()) {
+    keys.kind = f->list_type;
+    keys.keys = f->list_map_keys;
+  }
+  bool merge = f->patch_strategy.find("merge") != std::string::npos;
+  if (!keys.kind.empty()) {
+  } else if (merge && !f->merge_key.empty()) {
+    keys.kind = "map";
+    keys.keys = {f->merge_key};
+  } else if (merge) {
+    keys.kind = "set";
+  } else {
+    keys.kind = "atomic";
+  }
+  // Ports are keyed by port and protocol, and a port without protocol means TCP.
+  if (std::find(keys.keys.begin(), keys.keys.end(), "protocol") != keys.keys.end())
+    keys.key_defaults = {{"protocol", "TCP"}};
+  return keys;
+}
+
+}  // namespace
+
 api::ListKeysLookup list_keys_lookup(const ResourceRequest& rr) {
   api::GroupVersionKind gvk{rr.group, rr.version, rr.info().kind};
-  return [gvk](const std::string& path) {
-    api::ListKeys keys;
-    const api::FieldDef* f = api::Schema::get().field_at(gvk, path);
-    if (!f) return keys;
-    keys.map_type = f->map_type;
-    if (keys.map_type.empty() && f->shape.kind == api::TypeShape::Kind::Named && f->shape.named)
-      keys.map_type = f->shape.named->map_type;  // e.g. LabelSelector is an atomic map
-    if (!f->list_type.empty()) {
-      keys.kind = f->list_type;
-      keys.keys = f->list_map_keys;
-    }
-    bool merge = f->patch_strategy.find("merge") != std::string::npos;
-    if (!keys.kind.empty()) {
-    } else if (merge && !f->merge_key.empty()) {
-      keys.kind = "map";
-      keys.keys = {f->merge_key};
-    } else if (merge) {
-      keys.kind = "set";
-    } else {
-      keys.kind = "atomic";
-    }
-    // Ports are keyed by port and protocol, and a port without protocol means TCP.
-    if (std::find(keys.keys.begin(), keys.keys.end(), "protocol") != keys.keys.end())
-      keys.key_defaults = {{"protocol", "TCP"}};
-    return keys;
+  std::string prefix = gvk.group + "/" + gvk.version + "/" + gvk.kind + "|";
+  return [gvk, prefix = std::move(prefix)](const std::string& path) {
+    // The schema never changes, and every write of a kind asks about the same paths: remember
+    // the answers per thread (no lock). Paths can hold map keys from the object, so the memo
+    // is bounded.
+    thread_local std::unordered_map<std::string, api::ListKeys> memo;
+    std::string key = prefix + path;
+    if (auto it = memo.find(key); it != memo.end()) return it->second;
+    if (memo.size() >= 4096) memo.clear();
+    return memo.emplace(std::move(key), schema_list_keys(gvk, path)).first->second;
   };
 }
 
