@@ -234,7 +234,7 @@ struct Api::Impl {
     else meta.erase("generation");
 
     rr.strategy->prepare_for_create(obj);
-    rr.strategy->apply_defaults(obj);
+    if (!rr.strategy->defaults_in_prepare_for_create()) rr.strategy->apply_defaults(obj);
     if (auto s = validate_object(obj, nullptr); !s) return status_response(s);
     record_managed_fields(rr, json(), obj, "Update");
 

@@ -74,6 +74,9 @@ class Strategy {
   virtual void apply_defaults(json& obj) const {}
   // PrepareForCreate: e.g. drop a client-sent status.
   virtual void prepare_for_create(json& obj) const;
+  // Whether prepare_for_create applies the defaults itself (a pod's does, after its admission
+  // steps and before computing its QoS class), so the create path need not apply them again.
+  virtual bool defaults_in_prepare_for_create() const { return false; }
   // PrepareForUpdate: e.g. keep the old status on the main resource.
   virtual void prepare_for_update(json& obj, const json& old) const {}
   virtual void validate(const json& obj, std::vector<api::Cause>& errors) const {}

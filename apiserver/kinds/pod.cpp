@@ -170,6 +170,7 @@ class PodStrategy final : public Strategy {
   }
 
   void apply_defaults(json& obj) const override { podspec::default_pod_spec(obj["spec"], true); }
+  bool defaults_in_prepare_for_create() const override { return true; }
 
   void prepare_for_create(json& obj) const override {
     json& spec = obj["spec"];
