@@ -198,6 +198,13 @@ TEST_CASE("json: syntax errors worded as Go's encoding/json") {
   CHECK(jerr("[1e400]") == "json: cannot unmarshal number 1e400 into Go value of type float64");
 }
 
+TEST_CASE("json: what only looks like a number is refused as Go refuses it") {
+  CHECK(jerr("01") == "invalid character '1' after top-level value");
+  CHECK(jerr(R"({"a":01})") == "invalid character '1' after object key:value pair");
+  CHECK(jerr(R"([-])") == "invalid character ']' in numeric literal");
+  CHECK(jerr(R"([1,])") == "invalid character ']' looking for beginning of value");
+}
+
 TEST_CASE("json: nesting depth and body size limits") {
   std::string ok = std::string(10000, '[') + std::string(10000, ']');
   CHECK(j(ok).value.is_array());
