@@ -663,66 +663,41 @@ class FastParser {
     }
   }
 
-  // p_ is at '{' or '['.
+  // Skips whitespace and then c, if that is what comes.
+  bool take(char c) {
+    skip_ws();
+    if (p_ >= end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+
+  // p_ is at '{' or '['. Items up to the closing bracket, each read by item(), which is told
+  // the object or array; a ',' between them.
+  template <typename Item>
+  bool items(char close, Item item) {
+    ++p_;
+    if (take(close)) return true;
+    do {
+      if (!item()) return false;
+    } while (take(','));
+    return take(close);
+  }
+
   bool container(json& out) {
-    switch (*p_) {
-      case '{': {
-        ++p_;
-        out = json::object();
-        auto& object = out.get_ref<json::object_t&>();
+    if (*p_ == '{') {
+      out = json::object();
+      auto& object = out.get_ref<json::object_t&>();
+      return items('}', [&] {
         skip_ws();
-        if (p_ < end_ && *p_ == '}') {
-          ++p_;
-          return true;
-        }
-        for (;;) {
-          skip_ws();
-          if (p_ >= end_ || *p_ != '"') return false;
-          std::string key;
-          if (!string(key)) return false;
-          skip_ws();
-          if (p_ >= end_ || *p_ != ':') return false;
-          ++p_;
-          auto [it, inserted] = object.try_emplace(std::move(key));
-          if (!inserted) return false;  // duplicates are reported by the general path
-          if (!value(it->second)) return false;
-          skip_ws();
-          if (p_ >= end_) return false;
-          if (*p_ == ',') {
-            ++p_;
-            continue;
-          }
-          if (*p_ != '}') return false;
-          ++p_;
-          return true;
-        }
-      }
-      case '[': {
-        ++p_;
-        out = json::array();
-        auto& array = out.get_ref<json::array_t&>();
-        skip_ws();
-        if (p_ < end_ && *p_ == ']') {
-          ++p_;
-          return true;
-        }
-        for (;;) {
-          array.emplace_back();
-          if (!value(array.back())) return false;
-          skip_ws();
-          if (p_ >= end_) return false;
-          if (*p_ == ',') {
-            ++p_;
-            continue;
-          }
-          if (*p_ != ']') return false;
-          ++p_;
-          return true;
-        }
-      }
-      default:
-        return false;
+        std::string key;
+        if (p_ >= end_ || *p_ != '"' || !string(key) || !take(':')) return false;
+        auto [it, inserted] = object.try_emplace(std::move(key));
+        return inserted && value(it->second);  // duplicates are reported by the general path
+      });
     }
+    out = json::array();
+    auto& array = out.get_ref<json::array_t&>();
+    return items(']', [&] { return value(array.emplace_back()); });
   }
 
   const char* p_;
