@@ -182,12 +182,12 @@ class ServerImpl final : public HttpsServer {
   }
 
   template <class Stream>
-  asio::awaitable<bool> write_plain(Stream& stream, const Response& r, unsigned version, bool keep_alive,
+  asio::awaitable<bool> write_plain(Stream& stream, Response r, unsigned version, bool keep_alive,
                                    bool head = false) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     for (const auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keep_alive);
-    res.body() = r.body;
+    res.body() = std::move(r.body);  // an answer can be megabytes: moved, not copied
     res.prepare_payload();
     if (head) res.body().clear();  // HEAD: the length of the body a GET would get, and no body
     error_code ec;
@@ -548,7 +548,7 @@ class ServerImpl final : public HttpsServer {
         co_return;  // the tunnel owned the connection to its end
       }
       bool ok = response.stream ? co_await write_stream(stream, response, version, keep_alive)
-                                : co_await write_plain(stream, response, version, keep_alive,
+                                : co_await write_plain(stream, std::move(response), version, keep_alive,
                                                        request.method == "HEAD");
       if (!ok || !keep_alive) break;
     }
