@@ -20,11 +20,12 @@ const nlohmann::json& at(const nlohmann::json& obj, std::initializer_list<const 
 
 namespace {
 
-// For each ASCII byte: 0 when written as it is, else the character after the backslash
-// ('u' for \u00XX), as nlohmann's serializer escapes without ensure_ascii.
+// For each byte: 0 when written as it is, 'x' beyond ASCII, else the character after the
+// backslash ('u' for \u00XX), as nlohmann's serializer escapes without ensure_ascii.
 constexpr auto kEscape = [] {
-  std::array<char, 128> t{};
+  std::array<char, 256> t{};
   for (int c = 0; c < 0x20; ++c) t[c] = 'u';
+  for (int c = 0x80; c < 0x100; ++c) t[c] = 'x';
   t['\b'] = 'b';
   t['\t'] = 't';
   t['\n'] = 'n';
@@ -35,16 +36,20 @@ constexpr auto kEscape = [] {
   return t;
 }();
 
-// Writes s quoted and escaped; false (and nothing written) when s has bytes beyond ASCII.
-bool append_ascii_string(std::string& out, const std::string& s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return false;
+// Writes s quoted and escaped. UTF-8 is checked and written by nlohmann, as dump() would.
+void append_string(std::string& out, const std::string& s) {
+  const std::size_t mark = out.size();
   out.push_back('"');
   const char* run = s.data();
   const char* end = s.data() + s.size();
   for (const char* p = run; p < end; ++p) {
     const char e = kEscape[static_cast<unsigned char>(*p)];
     if (!e) continue;
+    if (e == 'x') {
+      out.resize(mark);
+      out += nlohmann::json(s).dump();
+      return;
+    }
     out.append(run, p);
     if (e == 'u') {
       static const char kHex[] = "0123456789abcdef";
@@ -52,19 +57,13 @@ bool append_ascii_string(std::string& out, const std::string& s) {
       const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
       out.append(u, 6);
     } else {
-      out.push_back('\\');
-      out.push_back(e);
+      const char esc[2] = {'\\', e};
+      out.append(esc, 2);
     }
     run = p + 1;
   }
   out.append(run, end);
   out.push_back('"');
-  return true;
-}
-
-// UTF-8 is checked and written by nlohmann, as dump() would.
-void append_string(std::string& out, const std::string& s) {
-  if (!append_ascii_string(out, s)) out += nlohmann::json(s).dump();
 }
 
 template <typename Int>
