@@ -556,7 +556,7 @@ class Builder {
 
 // The common body without the GoScanner's pass or nlohmann's lexer (a sixth of the server's CPU
 // per pod create went to parsing): valid JSON with ASCII strings and simple escapes, integers
-// that fit int64, no duplicate keys, nesting below the limit. Anything else (invalid JSON, \u
+// that fit int64, no duplicate keys, nesting within the limit. Anything else (invalid JSON, \u
 // escapes, non-ASCII bytes, fractions and exponents, long integers, duplicates, deep nesting)
 // makes it give up, and the body goes through the GoScanner (Go's error messages) and the general
 // parser, so every body decodes, or fails, as before.

@@ -657,8 +657,9 @@ class RocksDbStore final : public Store {
         if (queue_.empty()) return;
         if (gather && last_batch >= kStreamBatch) {
           // Waits while writers keep coming: a gap in which more arrived extends the wait, up
-          // to the window (checked each gap rather than woken per arrival). A pause means the other writers are still being prepared (or
-          // are not there); the batch goes then rather than leave the CPU idle.
+          // to the window (checked once per gap, not woken per arrival). A quiet gap means the
+          // other writers are still being prepared, or are not there: the batch goes then
+          // rather than leave the CPU idle.
           gathering_ = true;
           const auto until = std::chrono::steady_clock::now() + options_.group_commit_window;
           while (queue_.size() < kGatherTarget && !queue_stop_) {
