@@ -116,7 +116,9 @@ def test_watch_resumes_from_resource_version(api_client, ns):
     events = []
     for e in watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=rv, timeout_seconds=2):
         events.append((e["type"], e["object"].metadata.name))
-    assert events == [("ADDED", "w2"), ("DELETED", "w1")]
+    # The root CA publisher adds kube-root-ca.crt to every new namespace, at a moment of its own
+    # (as on Kubernetes): only this test's objects are in question.
+    assert [e for e in events if e[1] in ("w1", "w2")] == [("ADDED", "w2"), ("DELETED", "w1")]
 
 
 def test_watch_sees_live_events(api_client, ns):
