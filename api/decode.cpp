@@ -671,8 +671,8 @@ class FastParser {
     return true;
   }
 
-  // p_ is at '{' or '['. Items up to the closing bracket, each read by item(), which is told
-  // the object or array; a ',' between them.
+  // p_ is at '{' or '['. The items up to the closing bracket, each read by item(), with a ','
+  // between them.
   template <typename Item>
   bool items(char close, Item item) {
     ++p_;
