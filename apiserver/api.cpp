@@ -181,6 +181,23 @@ struct Api::Impl {
     return invalid(info().group, info().kind, name, std::move(causes));
   }
 
+  // Cluster-wide pools (a Service's cluster IPs and node ports), checked against the other
+  // objects of the kind after validation, as upstream allocates after validating.
+  Status claim_pools(json& obj, const json& sent, const json* old) {
+    if (!rr.strategy->uses_pools()) return {};
+    store::ListOptions options;
+    options.prefix = list_prefix(info(), "");
+    auto all = store().list(options);
+    if (!all) return all.status();
+    const std::string self = object_key(info(), rr.namespace_, rr.name);
+    std::vector<json> others;
+    for (const auto& item : all->items) {
+      if (item.key == self) continue;
+      if (auto decoded = decode_stored(item)) others.push_back(std::move(*decoded));
+    }
+    return rr.strategy->claim_pools(obj, sent, old, others);
+  }
+
   net::Response respond_object(int code, const json& stored, const std::vector<std::string>& warnings = {}) {
     auto r = json_response(code, object_response_body(rr, stored));
     add_warnings(r, warnings);
@@ -233,9 +250,12 @@ struct Api::Impl {
     if (info().tracks_generation) meta["generation"] = 1;
     else meta.erase("generation");
 
+    json sent;  // what the client asked for, before defaults and allocation
+    if (rr.strategy->uses_pools()) sent = obj;
     rr.strategy->prepare_for_create(obj);
     if (!rr.strategy->defaults_in_prepare_for_create()) rr.strategy->apply_defaults(obj);
     if (auto s = validate_object(obj, nullptr); !s) return status_response(s);
+    if (auto s = claim_pools(obj, sent, nullptr); !s) return status_response(s);
     record_managed_fields(rr, json(), obj, "Update");
 
     if (dry_run(rr)) return respond_object(201, std::move(obj), warnings);
@@ -457,6 +477,8 @@ struct Api::Impl {
       meta.erase("resourceVersion");
       meta.erase("selfLink");
 
+      json sent;  // what the client asked for, before defaults and allocation
+      if (rr.strategy->uses_pools()) sent = obj;
       if (status_only) {
         // /status: everything but status (and the metadata Kubernetes lets status writers
         // touch) comes from the stored object.
@@ -481,6 +503,7 @@ struct Api::Impl {
       if (mode == Mode::Main && old_meta.contains("generation") && rr.strategy->spec_changed(obj, old))
         obj["metadata"]["generation"] = old_meta["generation"].get<std::int64_t>() + 1;
       if (auto s = validate_object(obj, &old); !s) return status_response(s);
+      if (auto s = claim_pools(obj, sent, &old); !s) return status_response(s);
       record_managed_fields(rr, old, obj, operation);
 
       if (equal_but_resource_version(obj, old)) return respond_object(200, old, warnings);  // nothing changed: no write

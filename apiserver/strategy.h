@@ -118,6 +118,16 @@ class Strategy {
   // remove it while its content is still being deleted.
   virtual bool held_by_spec(const json& obj) const { return false; }
 
+  // Values a write takes from cluster-wide pools (a Service's cluster IPs and node ports).
+  // claim_pools sees the object after validation, what the client sent (before defaults and
+  // allocation), the stored object on an update (null on a create) and the other objects of the
+  // kind; it refuses a requested value another object holds, as upstream's allocators do, and
+  // picks again one the server chose.
+  virtual bool uses_pools() const { return false; }
+  virtual api::Status claim_pools(json& obj, const json& sent, const json* old, const std::vector<json>& others) const {
+    return {};
+  }
+
   // /scale (autoscaling/v1 Scale) support: the spec.replicas path and the selector text.
   virtual bool has_scale() const { return false; }
 };

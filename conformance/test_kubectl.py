@@ -395,3 +395,35 @@ def test_logs_of_an_unscheduled_pod_are_empty(server, namespace):
     r = server.kubectl("exec", "-n", namespace, "unplaced", "--", "true", check=False)
     assert r.returncode != 0
     assert "Error from server (BadRequest): pod unplaced does not have a host assigned" in r.stderr
+
+
+def test_cluster_ips_and_node_ports_are_taken_cluster_wide(server, namespace):
+    """Cluster IPs and node ports come from cluster-wide pools: asking for one another service
+    holds, in any namespace, is refused with the allocator's words; a service keeps its own."""
+    server.kubectl("create", "-n", namespace, "service", "nodeport", "first", "--tcp=80:80")
+    first = server.kubectl_json("get", "-n", namespace, "service", "first")
+    ip, port = first["spec"]["clusterIP"], first["spec"]["ports"][0]["nodePort"]
+
+    r = server.kubectl("create", "-n", namespace, "service", "clusterip", "same-ip", "--tcp=80:80",
+                       f"--clusterip={ip}", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == (f'error: failed to create ClusterIP service: Service "same-ip" is invalid: '
+                                f'spec.clusterIPs: Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: '
+                                f'provided IP is already allocated')
+    r = server.kubectl("create", "-n", "default", "service", "nodeport", "same-port", "--tcp=80:80",
+                       f"--node-port={port}", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == (f'error: failed to create NodePort service: Service "same-port" is invalid: '
+                                f'spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated')
+    r = server.kubectl("create", "-n", namespace, "service", "clusterip", "kube-ip", "--tcp=80:80",
+                       "--clusterip=10.96.0.1", check=False)
+    assert "failed to allocate IP 10.96.0.1: provided IP is already allocated" in r.stderr
+
+    server.kubectl("create", "-n", namespace, "service", "nodeport", "second", "--tcp=80:80")
+    r = server.kubectl("patch", "-n", namespace, "service", "second", "--type=json", "-p",
+                       json.dumps([{"op": "replace", "path": "/spec/ports/0/nodePort", "value": port}]), check=False)
+    assert r.returncode != 0
+    assert f"spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated" in r.stderr
+    # Writes that keep a service's own values go through.
+    server.kubectl("label", "-n", namespace, "service", "first", "checked=yes")
+    assert server.kubectl_json("get", "-n", namespace, "service", "first")["spec"]["clusterIP"] == ip

@@ -3,8 +3,10 @@
 // from 10.96.0.0/12, node ports from 30000-32767, IP families), SetDefaults_Service,
 // ValidateService / ValidateServiceUpdate, and printService for the Table.
 //
-// Allocation here picks free-looking values at random without a cluster-wide registry: two
-// services can be handed the same address or node port (upstream's bitmap allocator prevents that).
+// Allocation picks values at random; claim() then checks them against the other services (a
+// value the client asked for that another service holds is refused with the allocator's words,
+// one the server picked is picked again). Upstream keeps allocation bitmaps, which also close
+// the race between two creates that Berth's read of the other services leaves open.
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <set>
 
 #include "api/validation.h"
+#include "apiserver/errors.h"
 #include "apiserver/kinds/other_kinds.h"
 
 namespace berth::apiserver {
@@ -627,6 +630,93 @@ void validate_cluster_ip_changes(const json& svc, const json& old, std::vector<a
     errors.push_back(api::field_invalid_rendered("spec.ipFamilies[0]", api::go_string_slice(fam_now), immutable));
 }
 
+// What the other services hold of the two pools.
+struct Taken {
+  std::set<std::string> ips;
+  std::set<std::int64_t> ports;  // node ports and health-check node ports share one pool
+};
+
+Taken taken_by(const std::vector<json>& others) {
+  Taken t;
+  for (const auto& o : others) {
+    for (const auto& ip : string_list(at(o, {"spec", "clusterIPs"})))
+      if (!ip.empty() && ip != "None") t.ips.insert(ip);
+    std::string ip = str(at(o, {"spec", "clusterIP"}));
+    if (!ip.empty() && ip != "None") t.ips.insert(ip);
+    for (std::int64_t port : node_ports(o))
+      if (port != 0) t.ports.insert(port);
+    if (std::int64_t hc = int_of(at(o, {"spec", "healthCheckNodePort"})); hc != 0) t.ports.insert(hc);
+  }
+  return t;
+}
+
+int free_node_port(const std::set<std::int64_t>& taken, const std::set<std::int64_t>& own) {
+  std::uniform_int_distribution<int> d(kNodePortMin, kNodePortMax);
+  int port;
+  do port = d(rng());
+  while (taken.count(port) || own.count(port));
+  return port;
+}
+
+// Cluster IPs and node ports are cluster-wide (storage/alloc.go's allocators). Berth reads the
+// other services instead of keeping allocation bitmaps; values this service already held
+// before an update are its own.
+api::Status claim(json& svc, const json& sent, const json* old, const std::vector<json>& others) {
+  Taken taken = taken_by(others);
+  json& spec = svc["spec"];
+  const auto old_ips = old ? string_list(at(*old, {"spec", "clusterIPs"})) : std::vector<std::string>{};
+  const auto sent_ips = string_list(at(sent, {"spec", "clusterIPs"}));
+  const std::string sent_ip = str(at(sent, {"spec", "clusterIP"}));
+  if (spec.contains("clusterIPs") && spec["clusterIPs"].is_array()) {
+    json& ips = spec["clusterIPs"];
+    for (std::size_t i = 0; i < ips.size(); ++i) {
+      const std::string ip = str(ips[i]);
+      if (ip.empty() || ip == "None" || !taken.ips.count(ip)) continue;
+      if (std::find(old_ips.begin(), old_ips.end(), ip) != old_ips.end()) continue;
+      if (ip == sent_ip || std::find(sent_ips.begin(), sent_ips.end(), ip) != sent_ips.end()) {
+        std::vector<api::Cause> causes{api::field_invalid_rendered(
+            "spec.clusterIPs", api::go_string_slice(string_list(ips)),
+            "failed to allocate IP " + ip + ": provided IP is already allocated")};
+        return invalid("", "Service", str(at(svc, {"metadata", "name"})), std::move(causes));
+      }
+      std::string fresh;
+      do fresh = allocate_cluster_ip();
+      while (taken.ips.count(fresh));
+      ips[i] = fresh;
+      if (i == 0) spec["clusterIP"] = fresh;
+    }
+  }
+  std::set<std::int64_t> old_ports, own;
+  if (old) {
+    for (std::int64_t port : node_ports(*old)) old_ports.insert(port);
+    old_ports.insert(int_of(at(*old, {"spec", "healthCheckNodePort"})));
+  }
+  for (std::int64_t port : node_ports(svc)) own.insert(port);
+  const json& sent_ports = at(sent, {"spec", "ports"});
+  if (spec.contains("ports") && spec["ports"].is_array()) {
+    json& ports = spec["ports"];
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+      const std::int64_t port = int_of(at(ports[i], {"nodePort"}));
+      if (port == 0 || !taken.ports.count(port) || old_ports.count(port)) continue;
+      const bool requested = sent_ports.is_array() && i < sent_ports.size() && int_of(at(sent_ports[i], {"nodePort"})) == port;
+      if (requested) {
+        std::vector<api::Cause> causes{api::field_invalid("spec.ports[" + std::to_string(i) + "].nodePort", port,
+                                                          "provided port is already allocated")};
+        return invalid("", "Service", str(at(svc, {"metadata", "name"})), std::move(causes));
+      }
+      ports[i]["nodePort"] = free_node_port(taken.ports, own);
+      own.insert(int_of(ports[i]["nodePort"]));
+    }
+  }
+  if (std::int64_t hc = int_of(at(spec, {"healthCheckNodePort"})); hc != 0 && taken.ports.count(hc) && !old_ports.count(hc)) {
+    if (int_of(at(sent, {"spec", "healthCheckNodePort"})) == hc)
+      return api::Status(api::Reason::InternalError, "Internal error occurred: failed to allocate requested HealthCheck NodePort " +
+                                                         std::to_string(hc) + ": provided port is already allocated");
+    spec["healthCheckNodePort"] = free_node_port(taken.ports, own);
+  }
+  return {};
+}
+
 class ServiceStrategy : public Strategy {
  public:
   ServiceStrategy() {
@@ -680,6 +770,11 @@ class ServiceStrategy : public Strategy {
     validate_allocation(obj, &old, errors);
     validate_cluster_ip_changes(obj, old, errors);
     validate_service(obj, errors);
+  }
+
+  bool uses_pools() const override { return true; }
+  api::Status claim_pools(json& obj, const json& sent, const json* old, const std::vector<json>& others) const override {
+    return claim(obj, sent, old, others);
   }
 
   std::optional<std::string> field_value(const json& obj, const std::string& field) const override {
