@@ -71,6 +71,15 @@ std::string allocate_cluster_ip() {
   return ip_string(kServiceNet + d(rng()));
 }
 
+// A node port at random, held neither by other services (taken) nor by this one (own).
+int free_node_port(const std::set<std::int64_t>& taken, const std::set<std::int64_t>& own) {
+  std::uniform_int_distribution<int> d(kNodePortMin, kNodePortMax);
+  int port;
+  do port = d(rng());
+  while (taken.count(port) || own.count(port));
+  return port;
+}
+
 std::vector<std::string> string_list(const json& j) {
   std::vector<std::string> out;
   if (j.is_array())
@@ -151,29 +160,19 @@ void allocate(json& svc) {
       spec["ipFamilyPolicy"] = headless_selectorless ? "RequireDualStack" : "SingleStack";
     if (!at(spec, {"ipFamilies"}).is_array() || at(spec, {"ipFamilies"}).empty()) spec["ipFamilies"] = json::array({"IPv4"});
   }
-  if (needs_node_port(svc) && at(spec, {"ports"}).is_array()) {
-    std::set<std::int64_t> used;
+  // The service's own ports; claim() then checks them against the other services.
+  std::set<std::int64_t> used;
+  if (at(spec, {"ports"}).is_array())
     for (const auto& p : at(spec, {"ports"})) used.insert(int_of(at(p, {"nodePort"})));
-    std::uniform_int_distribution<int> d(kNodePortMin, kNodePortMax);
+  if (needs_node_port(svc) && at(spec, {"ports"}).is_array()) {
     for (auto& p : spec["ports"]) {
       if (!p.is_object() || int_of(at(p, {"nodePort"})) != 0) continue;
-      int port;
-      do port = d(rng());
-      while (used.count(port));
-      used.insert(port);
-      p["nodePort"] = port;
+      p["nodePort"] = free_node_port({}, used);
+      used.insert(int_of(p["nodePort"]));
     }
   }
-  if (needs_hc_node_port(svc) && int_of(at(spec, {"healthCheckNodePort"})) == 0) {
-    std::set<std::int64_t> used;
-    if (at(spec, {"ports"}).is_array())
-      for (const auto& p : at(spec, {"ports"})) used.insert(int_of(at(p, {"nodePort"})));
-    std::uniform_int_distribution<int> d(kNodePortMin, kNodePortMax);
-    int port;
-    do port = d(rng());
-    while (used.count(port));
-    spec["healthCheckNodePort"] = port;
-  }
+  if (needs_hc_node_port(svc) && int_of(at(spec, {"healthCheckNodePort"})) == 0)
+    spec["healthCheckNodePort"] = free_node_port({}, used);
 }
 
 bool same(const json& a, const json& b) {
@@ -648,14 +647,6 @@ Taken taken_by(const std::vector<json>& others) {
     if (std::int64_t hc = int_of(at(o, {"spec", "healthCheckNodePort"})); hc != 0) t.ports.insert(hc);
   }
   return t;
-}
-
-int free_node_port(const std::set<std::int64_t>& taken, const std::set<std::int64_t>& own) {
-  std::uniform_int_distribution<int> d(kNodePortMin, kNodePortMax);
-  int port;
-  do port = d(rng());
-  while (taken.count(port) || own.count(port));
-  return port;
 }
 
 // Cluster IPs and node ports are cluster-wide (storage/alloc.go's allocators). Berth reads the
