@@ -123,6 +123,9 @@ void tune_agent_memory();
 // Returns free heap pages to the system (malloc_trim): after pods go, their workers' memory is
 // free but scattered through the heap, below the top that M_TRIM_THRESHOLD trims (measured: 13 MB
 // of anonymous memory kept after 100 pods, 5.5 MB after a trim).
+// Both tune glibc's malloc, which berth-agent uses. The berth binary allocates through jemalloc
+// (cmd/berth.cpp), so there, as in `berth up` or an agent run in-process, they change nothing and
+// jemalloc's decay returns freed pages instead.
 void release_free_memory();
 
 // ---- child processes ----
