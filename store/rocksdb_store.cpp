@@ -1264,6 +1264,11 @@ Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
 
   auto cache = rocksdb::NewLRUCache(32 << 20);
   const rocksdb::CompressionType compression = pick_compression();
+  // Flushes and the first compaction write uncompressed: compressing every flushed memtable
+  // took ~4% of the server's CPU under a create load, and the young levels are rewritten soon
+  // anyway. The deeper levels, which hold most of the bytes, are compressed.
+  std::vector<rocksdb::CompressionType> per_level(7, compression);
+  per_level[0] = per_level[1] = rocksdb::kNoCompression;
 
   rocksdb::BlockBasedTableOptions current_table;
   current_table.block_cache = cache;
@@ -1277,6 +1282,7 @@ Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
   current_opts.max_write_buffer_number = 3;
   current_opts.arena_block_size = 1 << 20;
   current_opts.compression = compression;
+  current_opts.compression_per_level = per_level;
 
   rocksdb::BlockBasedTableOptions history_table;
   history_table.block_cache = cache;
@@ -1288,6 +1294,7 @@ Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
   history_opts.max_write_buffer_number = 3;
   history_opts.arena_block_size = 1 << 20;
   history_opts.compression = compression;
+  history_opts.compression_per_level = per_level;
 
   rocksdb::ColumnFamilyOptions meta_opts;
   meta_opts.write_buffer_size = 1 << 20;
