@@ -638,14 +638,15 @@ const json& null_json() {
 
 struct Ctx {
   const ListKeysLookup& lookup;
-  std::unordered_map<std::string, ListKeys> cache;
+  std::vector<std::shared_ptr<const ListKeys>> held;  // what get() answered, alive for the walk
 
   const ListKeys& get(const std::string& path) {
-    auto it = cache.find(path);
-    if (it != cache.end()) return it->second;
-    ListKeys lk;
-    if (lookup) lk = lookup(path);
-    return cache.emplace(path, std::move(lk)).first->second;
+    static const ListKeys none;
+    if (!lookup) return none;
+    auto lk = lookup(path);
+    if (!lk) return none;
+    held.push_back(std::move(lk));
+    return *held.back();
   }
 
   K kind_of(const json& v, const std::string& sp, bool elem) {
@@ -890,6 +891,9 @@ struct CompareCursor {
   }
   // Whether what is at and below the path is left out of the result (never, here).
   bool dropped() const { return false; }
+  // The walk's notes on rhs values it does not walk through (FieldsCursor checks them).
+  void unwalked(Ctx&, const json*, const std::string&, bool) {}
+  void unkeyed() {}
 };
 constexpr int kAdded = 0, kRemoved = 1, kModified = 2;
 
@@ -927,7 +931,16 @@ class FieldsCursor {
   }
   bool dropped() const { return frames_.back().dropped; }
 
+  // The walk also stands in for ObjectToTyped's check of the new object: what it walks through
+  // it checks itself (list items get their keys), and what it does not (ignored subtrees,
+  // atomic values, duplicated items) is checked here. The new object has no managedFields.
+  void unwalked(Ctx& ctx, const json* r, const std::string& sp, bool elem) {
+    if (r && is_container(*r) && !validates(ctx, *r, sp, elem, true)) typed = false;
+  }
+  void unkeyed() { typed = false; }
+
   bool skip_mf;
+  bool typed = true;  // false: the new object would not convert (the caller takes the general route)
 
  private:
   struct Frame {
@@ -973,7 +986,10 @@ void compare_list_items(Ctx& ctx, const json* l, const json* r, const std::strin
     for (const auto& item : *r) {
       std::string err;
       auto pe = item_pe(ctx, item, sp, k, err);
-      if (!pe) continue;
+      if (!pe) {
+        cur.unkeyed();
+        continue;
+      }
       auto& list = rv[*pe];
       if (list.empty() && !lv.count(*pe)) all.push_back(*pe);
       list.push_back(&item);
@@ -986,6 +1002,9 @@ void compare_list_items(Ctx& ctx, const json* l, const json* r, const std::strin
     const auto& ll = li == lv.end() ? none : li->second;
     const auto& rl = ri == rv.end() ? none : ri->second;
     cur.push(pe);
+    if (cur.dropped() || rl.size() >= 2) {
+      for (const json* item : rl) cur.unwalked(ctx, item, sp, true);
+    }
     if (cur.dropped()) {
     } else if (ll.size() <= 1 && rl.size() <= 1) {
       compare(ctx, ll.empty() ? nullptr : ll[0], rl.empty() ? nullptr : rl[0], sp, true, cur);
@@ -1045,6 +1064,7 @@ void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool
         if (skip_mf && *key == "managedFields") continue;
         cur.push("f:" + *key);
         if (cur.dropped()) {
+          if (rc && is_container(*rc)) cur.unwalked(ctx, rc, child_sp(sp, *key), false);
           cur.pop();
           continue;
         }
@@ -1065,6 +1085,7 @@ void compare(Ctx& ctx, const json* l, const json* r, const std::string& sp, bool
     }
   }
   if (leaf) {
+    cur.unwalked(ctx, r, sp, elem);
     if (!l) cur.insert(kAdded);
     else if (!r) cur.insert(kRemoved);
     else if (!equal_empty && *l != *r) cur.insert(kModified);
@@ -1549,10 +1570,19 @@ struct Chain {
   // one entry it records, or none when the write sets nothing tracked.
   bool update_first(const json& live, const json& newo, const std::string& manager, std::string& err,
                     std::vector<ManagedEntry>& entries) {
-    if (!typeable(live, newo, err)) return false;
     ManagedEntry e;
     FieldsCursor cur(e.fields.get_ref<json::object_t&>(), ignore, strip_set(), true);
-    compare(ctx, &live, &newo, "", false, cur);
+    const bool live_typed = validates(ctx, live, "", false, true, true);
+    if (live_typed) compare(ctx, &live, &newo, "", false, cur);
+    if (!live_typed || !cur.typed) {
+      if (!typeable(live, newo, err)) return false;  // err says why: the write goes untracked
+      // (Not reached while the walk checks exactly what typeable does; if it ever did not, the
+      // general route still gives the right entry.)
+      Managed m;
+      if (!update(live, newo, m, manager, err)) return false;
+      for (const auto& [key, vs] : m.fields) entries.push_back(entry_of(key, vs, m));
+      return true;
+    }
     if (e.fields.empty()) return true;
     e.manager = manager.empty() ? "unknown" : manager;
     e.operation = "Update";

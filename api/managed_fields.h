@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,9 @@ struct ListKeys {
   nlohmann::json key_defaults;  // null or an object
   std::string map_type;
 };
-using ListKeysLookup = std::function<ListKeys(const std::string& path)>;
+// The answer may be shared (a lookup that remembers its answers hands out the same one), and
+// is kept alive by the caller for as long as it uses it; null means no list keys.
+using ListKeysLookup = std::function<std::shared_ptr<const ListKeys>(const std::string& path)>;
 
 // One metadata.managedFields entry. `time` is RFC 3339 in UTC ("2024-05-01T10:00:00Z"), empty when
 // unset; `fields` is the FieldsV1 object.

@@ -81,16 +81,17 @@ api::ListKeys schema_list_keys(const api::GroupVersionKind& gvk, const std::stri
 
 api::ListKeysLookup list_keys_lookup(const ResourceRequest& rr) {
   api::GroupVersionKind gvk{rr.group, rr.version, rr.info().kind};
-  std::string prefix = gvk.group + "/" + gvk.version + "/" + gvk.kind + "|";
-  return [gvk, prefix = std::move(prefix)](const std::string& path) {
+  std::string kind_key = gvk.group + "/" + gvk.version + "/" + gvk.kind;
+  return [gvk, kind_key = std::move(kind_key)](const std::string& path) {
     // The schema never changes, and every write of a kind asks about the same paths: remember
-    // the answers per thread (no lock). Paths can hold map keys from the object, so the memo
-    // is bounded.
-    thread_local std::unordered_map<std::string, api::ListKeys> memo;
-    std::string key = prefix + path;
-    if (auto it = memo.find(key); it != memo.end()) return it->second;
-    if (memo.size() >= 4096) memo.clear();
-    return memo.emplace(std::move(key), schema_list_keys(gvk, path)).first->second;
+    // the answers per thread (no lock), shared with the walks that hold them. Paths can hold
+    // map keys from the object, so each kind's memo is bounded.
+    thread_local std::unordered_map<std::string, std::unordered_map<std::string, std::shared_ptr<const api::ListKeys>>>
+        memo;
+    auto& paths = memo[kind_key];
+    if (auto it = paths.find(path); it != paths.end()) return it->second;
+    if (paths.size() >= 4096) paths.clear();
+    return paths.emplace(path, std::make_shared<const api::ListKeys>(schema_list_keys(gvk, path))).first->second;
   };
 }
 

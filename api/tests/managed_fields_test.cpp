@@ -24,7 +24,7 @@ ListKeys list_of(std::string kind, std::vector<std::string> keys = {}, json defa
   return k;
 }
 
-ListKeys lookup(const std::string& p) {
+ListKeys keys_at(const std::string& p) {
   if (p == "spec.template.spec.containers" || p == "spec.template.spec.containers.env") return list_of("map", {"name"});
   if (p == "spec.template.spec.containers.ports")
     return list_of("map", {"containerPort", "protocol"}, {{"protocol", "TCP"}});
@@ -33,6 +33,8 @@ ListKeys lookup(const std::string& p) {
   if (p == "spec.selector") k.map_type = "atomic";
   return k;
 }
+
+std::shared_ptr<const ListKeys> lookup(const std::string& p) { return std::make_shared<const ListKeys>(keys_at(p)); }
 
 const char* kT1 = "2024-05-01T10:00:00Z";
 const char* kT2 = "2024-05-01T11:00:00Z";
@@ -205,7 +207,7 @@ TEST_CASE("field_set: ports keyed with a defaulted protocol, set values, exclusi
   auto maps = [](const std::string& p) {
     ListKeys k;
     if (p == "spec.data") k.map_type = "map";
-    return k;
+    return std::make_shared<const ListKeys>(k);
   };
   CHECK(api::field_set(cr, maps) ==
         J(R"({"f:spec":{"f:data":{"f:a":{".":{},"f:x":{}}},"f:plain":{"f:a":{"f:x":{}}}}})"));
@@ -633,6 +635,11 @@ struct ObjectGen {
       json spec = json::object();
       if (coin(2)) spec["replicas"] = next(3);
       if (coin(3)) spec["selector"] = {{"matchLabels", {{"app", std::to_string(next(2))}}}};
+      if (coin(6)) {
+        spec["selector"]["items"] = json::array();
+        for (unsigned i = next(3); i > 0; --i)
+          spec["selector"]["items"].push_back(coin(6) ? json::object() : json{{"name", std::to_string(next(2))}});
+      }
       json pod = json::object();
       if (coin(4)) {
         pod["containers"] = coin(2) ? json() : json::array();
@@ -650,11 +657,15 @@ struct ObjectGen {
   }
 };
 
-ListKeys gen_lookup(const std::string& p) {
+std::shared_ptr<const ListKeys> gen_lookup(const std::string& p) {
+  // Keyed lists also inside an atomic map (spec.selector) and under ignored paths: the new
+  // object must convert there too, though no ownership is recorded below them.
+  if (p == "spec.selector.items") return std::make_shared<const ListKeys>(list_of("map", {"name"}));
+  if (p == "status.q" || p == "metadata.annotations.q") return std::make_shared<const ListKeys>(list_of("map", {"p"}));
   if (p == "metadata.labels") {
     ListKeys k = list_of("atomic");
     k.map_type = "map";
-    return k;
+    return std::make_shared<const ListKeys>(k);
   }
   return lookup(p);
 }
