@@ -644,7 +644,7 @@ class RocksDbStore final : public Store {
   // larger batches carry the same writes. A lone writer never waits.
   static constexpr std::size_t kStreamBatch = 4;
   static constexpr std::size_t kGatherTarget = 64;
-  static constexpr std::chrono::microseconds kGatherGap{250};
+  static constexpr std::chrono::microseconds kGatherGap{120};
 
   void committer_loop() {
     std::vector<RequestPtr> batch;

@@ -23,7 +23,7 @@ struct RocksDbOptions {
   bool sync = true;
   // How long the committer may hold a synced batch open for more writers once writes arrive
   // as a steady stream (see committer_loop); zero commits each batch at once.
-  std::chrono::microseconds group_commit_window{2000};
+  std::chrono::microseconds group_commit_window{1000};
 };
 
 // Opens (or creates) the store at options.path. InternalError naming the path when the
