@@ -53,11 +53,13 @@ class Api {
   struct Impl;  // the request handlers (api.cpp, watch.cpp, discovery.cpp)
 
  private:
+  struct NamespaceStates;
   store::Store& store_;
   ApiOptions options_;
   std::vector<std::unique_ptr<Strategy>> kinds_;
   std::unique_ptr<Metrics> metrics_;
   std::shared_ptr<NodeProxy> node_proxy_;
+  std::unique_ptr<NamespaceStates> namespace_states_;
 };
 
 }  // namespace berth::apiserver

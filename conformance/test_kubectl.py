@@ -365,6 +365,32 @@ def test_terminating_namespace_waits_for_its_content_and_refuses_creates(server)
     wait_for("the namespace to go", lambda: server.kubectl("get", "namespace", ns, check=False).returncode != 0, 30)
 
 
+def test_namespace_admission_follows_namespace_writes_at_once(server):
+    """NamespaceLifecycle answers from what the namespaces are as of each create: a create
+    right after the namespace appears is admitted, one right after its deletion began is
+    refused, one in a namespace that never existed is NotFound (the server remembers namespace
+    states between creates; this checks it never answers from an old one)."""
+    ns = "t-admission-follows"
+    r = server.kubectl("create", "-n", ns, "configmap", "early", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == f'error: failed to create configmap: namespaces "{ns}" not found'
+    server.kubectl("create", "namespace", ns)
+    server.kubectl("create", "-n", ns, "configmap", "held")
+    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=merge", "-p",
+                   '{"metadata":{"finalizers":["example.com/hold"]}}')
+    server.kubectl("delete", "namespace", ns, "--wait=false")
+    r = server.kubectl("create", "-n", ns, "configmap", "late", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == (f'error: failed to create configmap: configmaps "late" is forbidden: '
+                                f'unable to create new content in namespace {ns} because it is being terminated')
+    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=json", "-p",
+                   '[{"op":"remove","path":"/metadata/finalizers"}]')
+    wait_for("the namespace to go", lambda: server.kubectl("get", "namespace", ns, check=False).returncode != 0, 30)
+    r = server.kubectl("create", "-n", ns, "configmap", "after", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == f'error: failed to create configmap: namespaces "{ns}" not found'
+
+
 def test_every_namespace_has_kube_root_ca_crt(server, namespace):
     """The root CA publisher: each namespace holds kube-root-ca.crt with the cluster CA, put
     back when deleted or changed."""

@@ -22,6 +22,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -583,6 +584,25 @@ class RocksDbStore final : public Store {
   Revision current_revision() override { return current_.load(std::memory_order_acquire); }
   Revision compacted_revision() override { return compacted_.load(std::memory_order_acquire); }
 
+  void track_prefix(std::string_view prefix) override {
+    std::lock_guard lock(tracked_mu_);
+    const std::size_t n = tracked_count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i)
+      if (tracked_[i].prefix == prefix) return;
+    if (n == tracked_.size()) return;  // answered with current_revision(), still exact
+    tracked_[n].prefix = std::string(prefix);
+    // Writes before now are not known: take them all as under the prefix.
+    tracked_[n].revision.store(current_.load(std::memory_order_acquire), std::memory_order_release);
+    tracked_count_.store(n + 1, std::memory_order_release);
+  }
+
+  Revision prefix_revision(std::string_view prefix) override {
+    const std::size_t n = tracked_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i)
+      if (tracked_[i].prefix == prefix) return tracked_[i].revision.load(std::memory_order_acquire);
+    return current_revision();
+  }
+
  private:
   struct Request {
     enum class Kind { Create, Update, Remove, Compact };
@@ -830,6 +850,11 @@ class RocksDbStore final : public Store {
       }
     }
 
+    if (const std::size_t tracked = tracked_count_.load(std::memory_order_acquire); tracked > 0) {
+      for (const Event& ev : *events)
+        for (std::size_t i = 0; i < tracked; ++i)
+          if (ev.key.starts_with(tracked_[i].prefix)) tracked_[i].revision.store(ev.revision, std::memory_order_release);
+    }
     if (!events->empty()) {
       {
         std::lock_guard lock(dispatch_mu_);
@@ -941,6 +966,15 @@ class RocksDbStore final : public Store {
 
   std::atomic<Revision> current_;
   std::atomic<Revision> compacted_;
+  // track_prefix: a few prefixes, each with the revision of its newest write (set by the
+  // committer before the write is acknowledged).
+  struct Tracked {
+    std::string prefix;
+    std::atomic<Revision> revision{0};
+  };
+  std::mutex tracked_mu_;  // registration only
+  std::array<Tracked, 4> tracked_;
+  std::atomic<std::size_t> tracked_count_{0};
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

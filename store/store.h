@@ -116,6 +116,17 @@ class Store {
 
   // The revision of the last acknowledged write (0 for an empty store).
   virtual Revision current_revision() = 0;
+
+  // Keeps, for a prefix, the revision of the newest write to a key under it, so that a cache
+  // of something read from under it can tell it is still exact without reading again: it is
+  // if prefix_revision is what it was before the read. Register before relying on it. A store
+  // that does not keep one answers current_revision(): the cache then holds only while
+  // nothing at all is written.
+  virtual void track_prefix(std::string_view prefix) { (void)prefix; }
+  virtual Revision prefix_revision(std::string_view prefix) {
+    (void)prefix;
+    return current_revision();
+  }
   // Writes at or below this revision are no longer in history.
   virtual Revision compacted_revision() = 0;
 };

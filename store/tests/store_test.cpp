@@ -201,6 +201,31 @@ TEST_CASE("revisions strictly increase and equal mod_revision") {
   }
 }
 
+TEST_CASE("prefix_revision: the newest write under a tracked prefix, moved before it is acknowledged") {
+  TempDir dir;
+  auto s = open_store(dir.db());
+  REQUIRE(s->create("/ns/a", "1").ok());
+  // Untracked: the store's revision. Tracked from now: what was written before counts.
+  CHECK(s->prefix_revision("/ns/") == s->current_revision());
+  s->track_prefix("/ns/");
+  s->track_prefix("/ns/");  // once is enough
+  CHECK(s->prefix_revision("/ns/") == 1);
+  auto other = s->create("/pods/x", "1");
+  REQUIRE(other.ok());
+  CHECK(s->prefix_revision("/ns/") == 1);  // writes elsewhere do not move it
+  CHECK(s->prefix_revision("/pods/") == other->revision);
+  auto w = s->update("/ns/a", "2");
+  REQUIRE(w.ok());
+  CHECK(s->prefix_revision("/ns/") == w->revision);
+  REQUIRE(s->create("/nsx", "1").ok());  // not under "/ns/"
+  CHECK(s->prefix_revision("/ns/") == w->revision);
+  auto gone = s->remove("/ns/a");
+  REQUIRE(gone.ok());
+  CHECK(s->prefix_revision("/ns/") == gone->revision);
+  CHECK_FALSE(s->remove("/ns/a").ok());  // a failed write moves nothing
+  CHECK(s->prefix_revision("/ns/") == gone->revision);
+}
+
 TEST_CASE("list: prefix, limit, start_after, more, count") {
   TempDir dir;
   auto s = open_store(dir.db());
