@@ -347,22 +347,37 @@ def test_terminating_namespace_waits_for_its_content_and_refuses_creates(server)
     once the content is gone."""
     ns = "t-terminating-waits"
     server.kubectl("create", "namespace", ns)
-    server.kubectl("create", "-n", ns, "configmap", "held")
-    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=merge", "-p",
-                   '{"metadata":{"finalizers":["example.com/hold"]}}')
-    server.kubectl("delete", "namespace", ns, "--wait=false")
+    delete_namespace_held_by_a_configmap(server, ns)
     conds = lambda: {c["type"]: c for c in server.kubectl_json("get", "namespace", ns)["status"].get("conditions", [])}
     remaining = wait_for("the namespace controller's conditions", lambda: conds().get("NamespaceFinalizersRemaining"))
     assert remaining["status"] == "True" and "example.com/hold in 1 resource instances" in remaining["message"]
     time.sleep(1)
     assert server.kubectl_json("get", "namespace", ns)["status"]["phase"] == "Terminating"
-    r = server.kubectl("create", "-n", ns, "configmap", "late", check=False)
-    assert r.returncode != 0
-    assert r.stderr.strip() == (f'error: failed to create configmap: configmaps "late" is forbidden: '
-                                f'unable to create new content in namespace {ns} because it is being terminated')
+    assert refused_configmap_create(server, ns, "late") == (
+        f'error: failed to create configmap: configmaps "late" is forbidden: '
+        f'unable to create new content in namespace {ns} because it is being terminated')
+    release_held_namespace(server, ns)
+
+
+def delete_namespace_held_by_a_configmap(server, ns):
+    """Starts deleting ns with a configmap whose finalizer keeps the namespace Terminating."""
+    server.kubectl("create", "-n", ns, "configmap", "held")
+    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=merge", "-p",
+                   '{"metadata":{"finalizers":["example.com/hold"]}}')
+    server.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def release_held_namespace(server, ns):
     server.kubectl("patch", "-n", ns, "configmap", "held", "--type=json", "-p",
                    '[{"op":"remove","path":"/metadata/finalizers"}]')
     wait_for("the namespace to go", lambda: server.kubectl("get", "namespace", ns, check=False).returncode != 0, 30)
+
+
+def refused_configmap_create(server, ns, name):
+    """kubectl's error for a configmap create that the server refuses."""
+    r = server.kubectl("create", "-n", ns, "configmap", name, check=False)
+    assert r.returncode != 0
+    return r.stderr.strip()
 
 
 def test_namespace_admission_follows_namespace_writes_at_once(server):
@@ -371,24 +386,15 @@ def test_namespace_admission_follows_namespace_writes_at_once(server):
     refused, one in a namespace that never existed is NotFound (the server remembers namespace
     states between creates; this checks it never answers from an old one)."""
     ns = "t-admission-follows"
-    r = server.kubectl("create", "-n", ns, "configmap", "early", check=False)
-    assert r.returncode != 0
-    assert r.stderr.strip() == f'error: failed to create configmap: namespaces "{ns}" not found'
+    not_found = f'error: failed to create configmap: namespaces "{ns}" not found'
+    assert refused_configmap_create(server, ns, "early") == not_found
     server.kubectl("create", "namespace", ns)
-    server.kubectl("create", "-n", ns, "configmap", "held")
-    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=merge", "-p",
-                   '{"metadata":{"finalizers":["example.com/hold"]}}')
-    server.kubectl("delete", "namespace", ns, "--wait=false")
-    r = server.kubectl("create", "-n", ns, "configmap", "late", check=False)
-    assert r.returncode != 0
-    assert r.stderr.strip() == (f'error: failed to create configmap: configmaps "late" is forbidden: '
-                                f'unable to create new content in namespace {ns} because it is being terminated')
-    server.kubectl("patch", "-n", ns, "configmap", "held", "--type=json", "-p",
-                   '[{"op":"remove","path":"/metadata/finalizers"}]')
-    wait_for("the namespace to go", lambda: server.kubectl("get", "namespace", ns, check=False).returncode != 0, 30)
-    r = server.kubectl("create", "-n", ns, "configmap", "after", check=False)
-    assert r.returncode != 0
-    assert r.stderr.strip() == f'error: failed to create configmap: namespaces "{ns}" not found'
+    delete_namespace_held_by_a_configmap(server, ns)  # its first create follows the namespace's
+    assert refused_configmap_create(server, ns, "late") == (
+        f'error: failed to create configmap: configmaps "late" is forbidden: '
+        f'unable to create new content in namespace {ns} because it is being terminated')
+    release_held_namespace(server, ns)
+    assert refused_configmap_create(server, ns, "after") == not_found
 
 
 def test_every_namespace_has_kube_root_ca_crt(server, namespace):
