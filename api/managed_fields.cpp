@@ -908,7 +908,6 @@ class FieldsCursor {
       : skip_mf(skip_mf) {
     frames_.push_back(Frame{&root, false, &ignore, &strip, false, {}});
   }
-  ~FieldsCursor() = default;
 
   void push(std::string pe) {
     const Frame& up = frames_.back();
