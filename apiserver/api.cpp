@@ -446,8 +446,8 @@ struct Api::Impl {
   // sees it, in the request's version) into the desired one. A lost race is retried from the
   // new object, where a resourceVersion the client pinned no longer matches (409).
   using Mutation = std::function<api::Result<json>(const json& current_external, bool exists)>;
-  // Main: a write to the resource (status kept); Status: to /status (only status taken);
-  // System: the server's own change (binding), taken whole without update validation.
+  // Main: a write to the resource (status kept); Status: to /status (only status taken).
+  // (pods/binding has its own loop: it writes past validation and the field manager.)
   enum class Mode { Main, Status };
 
   net::Response read_modify_write(const Mutation& mutate, Mode mode, const std::string& operation,
