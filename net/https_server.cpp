@@ -529,7 +529,7 @@ class ServerImpl final : public HttpsServer {
       Request request = to_request(msg, peer);
       beast::get_lowest_layer(stream).expires_never();
 
-      // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
+      // (An if, not a conditional expression: GCC 12 miscompiled this choice written as one.)
       Response response;
       if (options_.handlers_in_fibers) {
         response = co_await run_in_fiber(request);
