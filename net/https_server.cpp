@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "net/fiber.h"
 
@@ -40,6 +42,40 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
 using error_code = boost::system::error_code;
+// TLS straight over the socket: timeouts come from the server's deadline sweep (Deadline),
+// not from a timer Beast's tcp_stream arms and cancels around every read and write.
+using Stream = beast::ssl_stream<tcp::socket>;
+
+// When a connection's current step (handshake, receiving a request, sending an answer) must be
+// over. The server sweeps every open connection's deadline a few times a second and shuts the
+// socket of one that is late, which ends the pending read or write; a request then costs two
+// relaxed stores instead of a timer armed and cancelled per I/O operation.
+class Deadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::int64_t kNever = INT64_MAX;
+
+  explicit Deadline(int fd) : fd_(fd) {}
+  void after(Clock::duration d) {
+    at_.store(std::chrono::duration_cast<std::chrono::nanoseconds>((Clock::now() + d).time_since_epoch()).count(),
+              std::memory_order_relaxed);
+  }
+  void never() { at_.store(kNever, std::memory_order_relaxed); }
+  // Shuts the socket down if the deadline has passed (once); the connection's own code then
+  // sees its read or write fail and ends.
+  void enforce(std::int64_t now_ns) {
+    if (at_.load(std::memory_order_relaxed) > now_ns) return;
+    at_.store(kNever, std::memory_order_relaxed);
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+
+ private:
+  const int fd_;
+  std::atomic<std::int64_t> at_{kNever};
+};
+
+// How often deadlines are checked: a timeout fires up to this much late.
+constexpr std::chrono::milliseconds kSweepPeriod{250};
 
 // Reads CN and O of a verified client certificate.
 Peer peer_of(SSL* ssl, const tcp::endpoint& remote) {
@@ -119,6 +155,7 @@ class ServerImpl final : public HttpsServer {
     port_ = acceptor_.local_endpoint().port();
 
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+    asio::co_spawn(ioc_, sweep_deadlines(), asio::detached);
     for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.io_threads); ++i)
       threads_.emplace_back([this] { ioc_.run(); });
     return {};
@@ -148,13 +185,14 @@ class ServerImpl final : public HttpsServer {
   asio::awaitable<void> accept_loop() {
     for (;;) {
       error_code ec;
-      tcp::socket socket(asio::make_strand(ioc_));
+      // No strand: a connection's session is one coroutine that never runs two steps at once.
+      // Its streaming and tunnel phases, which do, move to a strand of their own (in_strand).
+      tcp::socket socket(ioc_);
       co_await acceptor_.async_accept(socket, asio::redirect_error(use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       if (ec) continue;
       socket.set_option(tcp::no_delay(true), ec);
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+      asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
     }
   }
 
@@ -181,8 +219,7 @@ class ServerImpl final : public HttpsServer {
     return req;
   }
 
-  template <class Stream>
-  asio::awaitable<bool> write_plain(Stream& stream, Response r, unsigned version, bool keep_alive,
+  asio::awaitable<bool> write_plain(Stream& stream, Deadline& deadline, Response r, unsigned version, bool keep_alive,
                                    bool head = false) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     for (const auto& [k, v] : r.headers) res.set(k, v);
@@ -191,14 +228,13 @@ class ServerImpl final : public HttpsServer {
     res.prepare_payload();
     if (head) res.body().clear();  // HEAD: the length of the body a GET would get, and no body
     error_code ec;
-    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    deadline.after(options_.request_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
     co_return !ec;
   }
 
   // Streams a chunked body until the source is done, the client goes away or we stop.
-  template <class Stream>
-  asio::awaitable<bool> write_stream(Stream& stream, Response& r, unsigned version, bool keep_alive) {
+  asio::awaitable<bool> write_stream(Stream& stream, Deadline& deadline, Response& r, unsigned version, bool keep_alive) {
     auto source = r.stream;
     struct Registration {
       ServerImpl* self;
@@ -225,7 +261,7 @@ class ServerImpl final : public HttpsServer {
     res.chunked(true);
     http::response_serializer<http::empty_body> serializer{res};
     error_code ec;
-    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    deadline.after(options_.request_timeout);
     co_await http::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return false;
 
@@ -239,7 +275,7 @@ class ServerImpl final : public HttpsServer {
       pending->store(false);
       auto state = source->poll(chunk);
       if (!chunk.empty()) {
-        beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+        deadline.after(options_.request_timeout);
         co_await asio::async_write(stream, http::make_chunk(asio::buffer(chunk)),
                                    asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
@@ -250,7 +286,7 @@ class ServerImpl final : public HttpsServer {
       timer->expires_after(options_.stream_poll);
       co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));
     }
-    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    deadline.after(options_.request_timeout);
     co_await asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
     co_return !ec;
   }
@@ -315,7 +351,6 @@ class ServerImpl final : public HttpsServer {
 
   // Waits until the reader is over (it refers to the session's stream); whoever sets
   // *done cancels the timer. A client that has not closed after two seconds is cut off.
-  template <class Stream>
   static asio::awaitable<void> wait_reader(Stream& stream, std::shared_ptr<asio::steady_timer> timer,
                                            std::shared_ptr<bool> done) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -323,8 +358,8 @@ class ServerImpl final : public HttpsServer {
     while (!*done) {
       error_code ec;
       if (!cut && std::chrono::steady_clock::now() >= deadline) {
-        beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
-        beast::get_lowest_layer(stream).socket().cancel(ec);
+        beast::get_lowest_layer(stream).shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(stream).cancel(ec);
         cut = true;
       }
       timer->expires_after(std::chrono::milliseconds(cut ? 100 : 500));
@@ -334,8 +369,7 @@ class ServerImpl final : public HttpsServer {
 
   // After a relayed 101: bytes both ways until the tunnel is done (the other server closed)
   // and the client has closed too, or two seconds after the tunnel is done.
-  template <class Stream>
-  asio::awaitable<void> run_raw_tunnel(Stream& stream, beast::flat_buffer& buffer, Response& r, unsigned version) {
+  asio::awaitable<void> run_raw_tunnel(Stream& stream, Deadline& deadline, beast::flat_buffer& buffer, Response& r, unsigned version) {
     TunnelRegistration registration(this, r.tunnel);
     if (!registration.active) co_return;
     Tunnel& tunnel = *r.tunnel;
@@ -343,10 +377,10 @@ class ServerImpl final : public HttpsServer {
     for (const auto& [k, v] : r.headers) res.set(k, v);
     http::response_serializer<http::empty_body> serializer{res};
     error_code ec;
-    beast::get_lowest_layer(stream).expires_after(options_.request_timeout);
+    deadline.after(options_.request_timeout);
     co_await http::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
-    beast::get_lowest_layer(stream).expires_never();
+    deadline.never();
 
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor);
@@ -387,18 +421,17 @@ class ServerImpl final : public HttpsServer {
     });
     // The other end is gone: so is this connection, once the client has had a moment to
     // see the end (a relayed WebSocket close) and close too.
-    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+    beast::get_lowest_layer(stream).shutdown(tcp::socket::shutdown_send, ec);
     co_await wait_reader(stream, reader_timer, reader_done);
   }
 
   // A WebSocket: the handshake with the handler's headers in the 101, then whole binary
   // messages both ways; a normal close once the tunnel is done.
-  template <class Stream>
-  asio::awaitable<void> run_websocket(Stream& stream, http::request<http::string_body>& msg, Response& r) {
+  asio::awaitable<void> run_websocket(Stream& stream, Deadline& deadline, http::request<http::string_body>& msg, Response& r) {
     TunnelRegistration registration(this, r.tunnel);
     if (!registration.active) co_return;
     Tunnel& tunnel = *r.tunnel;
-    beast::get_lowest_layer(stream).expires_never();
+    deadline.never();
     websocket::stream<Stream&> ws(stream);
     websocket::stream_base::timeout limits{};
     limits.handshake_timeout = options_.handshake_timeout;  // opening and closing handshakes
@@ -461,38 +494,119 @@ class ServerImpl final : public HttpsServer {
     }
   }
 
-  // The handler in a fiber that starts on this io thread; its answer comes back here, to the
-  // connection's strand, which is where the timer that signals it lives.
-  asio::awaitable<Response> run_in_fiber(Request& request) {
-    auto executor = co_await asio::this_coro::executor;
-    struct Outcome {
-      explicit Outcome(const asio::any_io_executor& ex) : timer(ex, asio::steady_timer::time_point::max()) {}
-      asio::steady_timer timer;
-      Response response;
-      bool done = false;  // touched on the strand only
+  // A handler's answer, handed from the thread that finishes its fiber to the session. The
+  // session's completion handler is parked here when the answer is not ready yet, and posted
+  // back to the session's executor by finish(): no timer, no strand.
+  class FiberOutcome {
+   public:
+    Response response;  // written by the fiber before finish()
+
+    void finish() {
+      std::unique_ptr<Parked> waiter;
+      {
+        std::lock_guard lock(mu_);
+        done_ = true;
+        waiter = std::move(waiter_);
+      }
+      if (waiter) waiter->post();
+    }
+    bool finished() {
+      std::lock_guard lock(mu_);
+      return done_;
+    }
+    // Completes once finish() has run.
+    template <class Token>
+    auto wait(Token&& token) {
+      return asio::async_initiate<Token, void()>(
+          [this](auto handler) {
+            using Handler = decltype(handler);
+            struct Holder final : Parked {
+              explicit Holder(Handler&& h) : handler(std::move(h)) {}
+              void post() override { asio::post(std::move(handler)); }  // to the handler's own executor
+              Handler handler;
+            };
+            std::unique_lock lock(mu_);
+            if (!done_) {
+              waiter_ = std::make_unique<Holder>(std::move(handler));
+              return;
+            }
+            lock.unlock();
+            asio::post(std::move(handler));
+          },
+          token);
+    }
+
+   private:
+    struct Parked {
+      virtual ~Parked() = default;
+      virtual void post() = 0;
     };
-    auto outcome = std::make_shared<Outcome>(executor);
+    std::mutex mu_;
+    bool done_ = false;
+    std::unique_ptr<Parked> waiter_;
+  };
+
+  // Starts the handler in a fiber on this io thread; it runs until it first waits or ends.
+  std::shared_ptr<FiberOutcome> start_handler_fiber(Request& request) {
+    auto outcome = std::make_shared<FiberOutcome>();
+    auto executor = ioc_.get_executor();
     start_fiber([this, &request, outcome] { outcome->response = call_handler(request); },
                 [executor](std::function<void()> step) { asio::post(executor, std::move(step)); },
                 [this](std::function<void()> step) { asio::post(pool_, std::move(step)); },
-                [executor, outcome] {
-                  asio::post(executor, [outcome] {
-                    outcome->done = true;
-                    outcome->timer.cancel();
-                  });
-                });
-    while (!outcome->done) {
-      error_code ec;
-      co_await outcome->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    }
+                [outcome] { outcome->finish(); });
+    return outcome;
+  }
+
+  asio::awaitable<Response> run_in_fiber(Request& request) {
+    auto outcome = start_handler_fiber(request);
+    if (!outcome->finished()) co_await outcome->wait(use_awaitable);
     co_return std::move(outcome->response);
+  }
+
+  // Runs a phase whose parts can run at once (a stream's wake-ups, a tunnel's reader and writer)
+  // on a strand of its own; the connection's plain requests never pay for one.
+  template <class T>
+  asio::awaitable<T> in_strand(asio::awaitable<T> phase) {
+    co_return co_await asio::co_spawn(asio::make_strand(ioc_), std::move(phase), use_awaitable);
+  }
+
+  // Keeps a connection's deadline in the set the sweep checks, while the connection is open.
+  struct DeadlineRegistration {
+    ServerImpl* self;
+    Deadline* deadline;
+    DeadlineRegistration(ServerImpl* s, Deadline* d) : self(s), deadline(d) {
+      std::lock_guard lock(self->deadlines_mu_);
+      self->deadlines_.insert(deadline);
+    }
+    ~DeadlineRegistration() {
+      std::lock_guard lock(self->deadlines_mu_);
+      self->deadlines_.erase(deadline);
+    }
+  };
+
+  asio::awaitable<void> sweep_deadlines() {
+    asio::steady_timer timer(ioc_);
+    for (;;) {
+      timer.expires_after(kSweepPeriod);
+      error_code ec;
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;
+      const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           Deadline::Clock::now().time_since_epoch()).count();
+      std::lock_guard lock(deadlines_mu_);
+      for (Deadline* d : deadlines_) d->enforce(now);
+    }
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
     error_code ec;
     tcp::endpoint remote = socket.remote_endpoint(ec);
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ssl_);
-    beast::get_lowest_layer(stream).expires_after(options_.handshake_timeout);
+    Deadline deadline(socket.native_handle());
+    Stream stream(std::move(socket), ssl_);
+    // After the stream: it is unregistered before the stream closes its socket, whose number
+    // the sweep must not shut down once it may belong to another connection.
+    DeadlineRegistration registration(this, &deadline);
+    deadline.after(options_.handshake_timeout);
     co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     const Peer peer = peer_of(stream.native_handle(), remote);
@@ -503,33 +617,32 @@ class ServerImpl final : public HttpsServer {
       parser.body_limit(options_.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
       // Idle keep-alive connections and clients that trickle a request are both cut off.
-      beast::get_lowest_layer(stream).expires_after(buffer.size() ? options_.request_timeout
-                                                                  : options_.idle_timeout);
+      deadline.after(buffer.size() ? options_.request_timeout : options_.idle_timeout);
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec == http::error::body_limit) {
-        co_await write_plain(stream, error(413, "Request entity too large: limit is " +
-                                                    std::to_string(options_.body_limit)),
+        co_await write_plain(stream, deadline,
+                             error(413, "Request entity too large: limit is " + std::to_string(options_.body_limit)),
                              11, false);
         break;
       }
       if (ec == http::error::header_limit) {
-        co_await write_plain(stream, error(431, "request header fields too large"), 11, false);
+        co_await write_plain(stream, deadline, error(431, "request header fields too large"), 11, false);
         break;
       }
       if (ec) {
         if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
             ec != http::error::end_of_stream &&
             ec != http::error::partial_message)
-          co_await write_plain(stream, error(400, "malformed HTTP request: " + ec.message()), 11, false);
+          co_await write_plain(stream, deadline, error(400, "malformed HTTP request: " + ec.message()), 11, false);
         break;
       }
       auto& msg = parser.get();
       const unsigned version = msg.version();
       const bool keep_alive = msg.keep_alive();
       Request request = to_request(msg, peer);
-      beast::get_lowest_layer(stream).expires_never();
+      deadline.never();
 
-      // (An if, not a conditional expression: GCC 12 miscompiled this choice written as one.)
+      // (Ifs, not conditional expressions: GCC 12 miscompiled such a choice between co_awaits.)
       Response response;
       if (options_.handlers_in_fibers) {
         response = co_await run_in_fiber(request);
@@ -540,19 +653,22 @@ class ServerImpl final : public HttpsServer {
       }
 
       if (response.tunnel && response.upgrade == Response::Upgrade::WebSocket) {
-        co_await run_websocket(stream, msg, response);
+        co_await in_strand(run_websocket(stream, deadline, msg, response));
         co_return;  // the close handshake ended the connection
       }
       if (response.tunnel && response.upgrade == Response::Upgrade::Raw && response.status == 101) {
-        co_await run_raw_tunnel(stream, buffer, response, version);
+        co_await in_strand(run_raw_tunnel(stream, deadline, buffer, response, version));
         co_return;  // the tunnel owned the connection to its end
       }
-      bool ok = response.stream ? co_await write_stream(stream, response, version, keep_alive)
-                                : co_await write_plain(stream, std::move(response), version, keep_alive,
-                                                       request.method == "HEAD");
+      bool ok = false;
+      if (response.stream) {
+        ok = co_await in_strand(write_stream(stream, deadline, response, version, keep_alive));
+      } else {
+        ok = co_await write_plain(stream, deadline, std::move(response), version, keep_alive, request.method == "HEAD");
+      }
       if (!ok || !keep_alive) break;
     }
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    deadline.after(std::chrono::seconds(2));
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
   }
 
@@ -564,6 +680,8 @@ class ServerImpl final : public HttpsServer {
   bool stopping_ = false;
   std::set<std::shared_ptr<StreamSource>> streams_;
   std::set<std::shared_ptr<Tunnel>> tunnels_;
+  std::mutex deadlines_mu_;
+  std::unordered_set<Deadline*> deadlines_;
   asio::ssl::context ssl_;
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
