@@ -138,7 +138,7 @@ class Decoder {
   std::string type_error;
   std::string fatal;
 
-  void walk(const TypeShape& shape, json& v, const std::string& owner, std::string& path) {
+  void walk(const TypeShape& shape, json& v, std::string_view owner, std::string& path) {
     if (!fatal.empty() || v.is_null()) return;  // null leaves any Go value at its zero
     switch (shape.kind) {
       case TypeShape::Kind::Primitive:
@@ -159,7 +159,7 @@ class Decoder {
   }
 
   void walk_struct(const TypeDef& t, json& v, std::string& path) {
-    const std::string owner = t.id.substr(t.id.rfind('.') + 1);
+    const std::string_view owner = std::string_view(t.id).substr(t.id.rfind('.') + 1);
     for (auto it = v.begin(); it != v.end() && fatal.empty(); ++it) {
       const FieldDef* f = t.json_field(it.key());
       if (!f) continue;  // unknown fields are strict validation's business
@@ -174,7 +174,7 @@ class Decoder {
  private:
   // json_word: what encoding/json calls the value ("string", "number 1.5"); converter: the
   // unstructured converter's whole message.
-  void mismatch(const json& v, const TypeShape& shape, const std::string& owner, const std::string& path,
+  void mismatch(const json& v, const TypeShape& shape, std::string_view owner, const std::string& path,
                 const std::string& converter, const std::string& json_word_override = "") {
     if (mode_ == TypedMode::Unstructured) {
       if (fatal.empty()) fatal = converter;
@@ -182,23 +182,24 @@ class Decoder {
     }
     if (type_error.empty())
       type_error = "json: cannot unmarshal " + (json_word_override.empty() ? json_word(v) : json_word_override) +
-                   " into Go struct field " + owner + "." + path + " of type " + go_type(shape);
+                   " into Go struct field " + std::string(owner) + "." + path + " of type " + go_type(shape);
   }
 
-  void primitive(const TypeShape& shape, json& v, const std::string& owner, const std::string& path) {
+  void primitive(const TypeShape& shape, json& v, std::string_view owner, const std::string& path) {
     const std::string& p = shape.primitive;
-    const std::string unrecognized = "unrecognized type: " + primitive_kind(p);
+    // Worded only for a mismatch: most leaves are fine, and this runs for every one.
+    auto unrecognized = [&p] { return "unrecognized type: " + primitive_kind(p); };
     if (p == "string" || p == "bytes") {
       if (v.is_string()) return;
       if (p == "bytes") return mismatch(v, shape, owner, path, "cannot restore slice from " + go_kind(v));
       // Integers convert to strings in Go's reflection, so the converter names that case.
-      mismatch(v, shape, owner, path, v.is_number_integer() ? "cannot convert int64 to string" : unrecognized);
+      mismatch(v, shape, owner, path, v.is_number_integer() ? "cannot convert int64 to string" : unrecognized());
     } else if (p == "bool") {
-      if (!v.is_boolean()) mismatch(v, shape, owner, path, unrecognized);
+      if (!v.is_boolean()) mismatch(v, shape, owner, path, unrecognized());
     } else if (p == "double" || p == "float") {
-      if (!v.is_number()) mismatch(v, shape, owner, path, unrecognized);
+      if (!v.is_number()) mismatch(v, shape, owner, path, unrecognized());
     } else if (!v.is_number()) {
-      mismatch(v, shape, owner, path, unrecognized);
+      mismatch(v, shape, owner, path, unrecognized());
     } else if (mode_ == TypedMode::Unstructured) {
       // The converter takes whole floats and converts integers without a range check.
       if (v.is_number_float() && v.get<double>() != static_cast<double>(static_cast<long long>(v.get<double>())))
@@ -208,7 +209,7 @@ class Decoder {
     }
   }
 
-  void named(const TypeDef& t, const TypeShape& shape, json& v, const std::string& owner, std::string& path) {
+  void named(const TypeDef& t, const TypeShape& shape, json& v, std::string_view owner, std::string& path) {
     if (t.scalar.empty()) {
       if (!v.is_object()) return mismatch(v, shape, owner, path, "cannot restore struct from: " + go_kind(v));
       return walk_struct(t, v, path);
