@@ -111,6 +111,8 @@ void append_json_text(std::string& out, const nlohmann::json& v) {
   }
 }
 
+void append_json_string(std::string& out, const std::string& s) { append_string(out, s); }
+
 std::string to_json_text(const nlohmann::json& v) {
   std::string out;
   out.reserve(256);

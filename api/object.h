@@ -17,6 +17,8 @@ const nlohmann::json& at(const nlohmann::json& obj, std::initializer_list<const 
 // that are not UTF-8.
 std::string to_json_text(const nlohmann::json& v);
 void append_json_text(std::string& out, const nlohmann::json& v);
+// One string, quoted and escaped as append_json_text writes strings and keys.
+void append_json_string(std::string& out, const std::string& s);
 
 // n characters for generated names (generateName, pod names), from Kubernetes' alphabet:
 // no vowels and no look-alike characters.

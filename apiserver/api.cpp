@@ -306,7 +306,8 @@ struct Api::Impl {
 
     if (dry_run(rr)) return respond_object(201, std::move(obj), warnings);
     auto key = object_key(info(), rr.namespace_, name);
-    std::string stored = encode_stored(obj);
+    RvSlot slot;
+    std::string stored = encode_stored(obj, rr.api_version(), info().kind, slot);
     // The answer is the stored bytes with the new resourceVersion: no second serialization.
     const bool as_stored = rr.strategy->serves_stored_form(rr.version);
     // The answer will be the stored bytes: the tree goes now, while its nodes are still in
@@ -319,18 +320,19 @@ struct Api::Impl {
         return status_response(already_exists(info().group, info().plural, name));
       return status_response(w.status());
     }
-    return respond_written(201, stored, as_stored, w->revision, std::move(obj), warnings);
+    return respond_written(201, stored, slot, as_stored, w->revision, std::move(obj), warnings);
   }
 
-  // The answer to a write: the stored bytes with the new resourceVersion spliced in when they
-  // are what this version serves, else the object serialized. With as_stored the caller may
-  // have dropped obj (null); it is then read back from the stored bytes if the splice fails.
-  net::Response respond_written(int code, const std::string& stored, bool as_stored, store::Revision revision,
-                                json obj, const std::vector<std::string>& warnings) {
+  // The answer to a write: the stored bytes with the new resourceVersion put in at the slot
+  // encode_stored found when they are what this version serves, else the object serialized.
+  // With as_stored the caller may have dropped obj (null); it is then read back from the
+  // stored bytes if there is no slot.
+  net::Response respond_written(int code, const std::string& stored, const RvSlot& slot, bool as_stored,
+                                store::Revision revision, json obj, const std::vector<std::string>& warnings) {
     std::string rv = std::to_string(revision);
     if (as_stored) {
       net::Response r;
-      if (splice_stored(stored, rv, rr.api_version(), info().kind, false, r.body)) {
+      if (splice_at_slot(stored, slot, rv, r.body)) {
         r.status = code;
         r.headers.emplace_back("Content-Type", "application/json");
         add_warnings(r, warnings);
@@ -570,7 +572,8 @@ struct Api::Impl {
         return respond_object(200, std::move(obj), warnings);
       }
 
-      std::string stored = encode_stored(obj);
+      RvSlot slot;
+      std::string stored = encode_stored(obj, rr.api_version(), info().kind, slot);
       const bool as_stored = rr.strategy->serves_stored_form(rr.version);
       if (as_stored) {  // as in create(): both trees go before the wait for the commit
         obj = json();
@@ -586,7 +589,7 @@ struct Api::Impl {
         if (w.status().reason() == Reason::NotFound) return status_response(not_found_status());
         return status_response(w.status());
       }
-      return respond_written(200, stored, as_stored, w->revision, std::move(obj), warnings);
+      return respond_written(200, stored, slot, as_stored, w->revision, std::move(obj), warnings);
     }
     return status_response(conflict(info().group, info().plural, rr.name,
                                     "the object has been modified; please apply your changes to the latest version and try again"));

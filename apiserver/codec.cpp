@@ -143,6 +143,66 @@ std::string encode_stored(const json& obj) {
   return api::to_json_text(obj);
 }
 
+std::string encode_stored(const json& obj, std::string_view api_version, std::string_view kind, RvSlot& slot) {
+  slot = RvSlot{};
+  const json& meta = at(obj, {"metadata"});
+  const json& av = at(obj, {"apiVersion"});
+  const json& k = at(obj, {"kind"});
+  if (!meta.is_object() || !av.is_string() || av.get_ref<const std::string&>() != api_version || !k.is_string() ||
+      k.get_ref<const std::string&>() != kind)
+    return encode_stored(obj);
+  std::string out;
+  out.reserve(4096);
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : obj.get_ref<const json::object_t&>()) {
+    if (!first) out.push_back(',');
+    first = false;
+    api::append_json_string(out, key);
+    out.push_back(':');
+    if (key != "metadata") {
+      api::append_json_text(out, value);
+      continue;
+    }
+    out.push_back('{');
+    bool first_member = true;
+    for (const auto& [mkey, mvalue] : value.get_ref<const json::object_t&>()) {
+      if (mkey == "resourceVersion") continue;
+      if (slot.at == std::string::npos && mkey > "resourceVersion") {
+        slot.at = out.size();
+        slot.comma_before = !first_member;
+        slot.comma_after = true;
+      }
+      if (!first_member) out.push_back(',');
+      first_member = false;
+      api::append_json_string(out, mkey);
+      out.push_back(':');
+      api::append_json_text(out, mvalue);
+    }
+    if (slot.at == std::string::npos) {
+      slot.at = out.size();
+      slot.comma_before = !first_member;
+      slot.comma_after = false;
+    }
+    out.push_back('}');
+  }
+  out.push_back('}');
+  return out;
+}
+
+bool splice_at_slot(std::string_view stored, const RvSlot& slot, std::string_view rv, std::string& out) {
+  if (slot.at == std::string::npos || slot.at > stored.size()) return false;
+  out.reserve(out.size() + stored.size() + rv.size() + 24);
+  out.append(stored.substr(0, slot.at));
+  if (slot.comma_before) out.push_back(',');
+  out += "\"resourceVersion\":\"";
+  out.append(rv);
+  out.push_back('"');
+  if (!slot.comma_before && slot.comma_after) out.push_back(',');
+  out.append(stored.substr(slot.at));
+  return true;
+}
+
 namespace {
 
 constexpr std::size_t kNpos = std::string_view::npos;

@@ -30,6 +30,19 @@ api::Result<nlohmann::json> decode_patch_body(const net::Request& request, std::
 
 // Objects are stored as compact JSON without resourceVersion, which the store's revision supplies.
 std::string encode_stored(const nlohmann::json& obj);
+// Where the text encode_stored writes takes metadata.resourceVersion, among metadata's sorted
+// keys: at `at`, after a comma when members come before it, followed by one when members come
+// only after it. Found while writing, so that a write's answer needs no scan of the text.
+struct RvSlot {
+  std::size_t at = std::string::npos;  // npos: no slot (see encode_stored below)
+  bool comma_before = false, comma_after = false;
+};
+// As above, and the slot when the object's apiVersion and kind are `api_version` and `kind`
+// and its metadata is an object.
+std::string encode_stored(const nlohmann::json& obj, std::string_view api_version, std::string_view kind,
+                          RvSlot& slot);
+// Appends the stored text with resourceVersion rv at its slot; false (out unchanged) without one.
+bool splice_at_slot(std::string_view stored, const RvSlot& slot, std::string_view rv, std::string& out);
 api::Result<nlohmann::json> decode_stored(const store::Object& object);
 // Appends to `out` the stored bytes with metadata.resourceVersion = rv, and without apiVersion
 // and kind when drop_type_meta (list items): byte for byte what parsing them, setting those

@@ -1,10 +1,14 @@
-// The stored-bytes answers (splice_stored) against what parsing, setting resourceVersion and
-// dumping gives: they must agree byte for byte, or splice_stored must decline.
+// The stored-bytes answers (splice_stored, and splice_at_slot with the slot encode_stored found)
+// against what parsing, setting resourceVersion and dumping gives: they must agree byte for
+// byte, or decline.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "apiserver/codec.h"
 
+using berth::apiserver::encode_stored;
+using berth::apiserver::RvSlot;
+using berth::apiserver::splice_at_slot;
 using berth::apiserver::splice_stored;
 using nlohmann::json;
 
@@ -28,6 +32,15 @@ void check_same(const json& obj, const std::string& av = "v1", const std::string
       REQUIRE(splice_stored(stored, rv, av, kind, drop, out));
       CHECK(out == "prefix" + slow(stored, rv, drop));
     }
+  }
+  // The slot found while encoding gives the same bytes, and the text encoded is encode_stored's.
+  RvSlot slot;
+  const std::string encoded = encode_stored(obj, av, kind, slot);
+  CHECK(encoded == encode_stored(obj));
+  for (const std::string rv : {"1", "123456789"}) {
+    std::string out = "prefix";
+    REQUIRE(splice_at_slot(encoded, slot, rv, out));
+    CHECK(out == "prefix" + slow(encode_stored(obj), rv, false));
   }
 }
 
@@ -74,4 +87,27 @@ TEST_CASE("splice_stored declines what it cannot answer exactly") {
   CHECK(declines(R"({"apiVersion":"v1","kind":"Pod","metadata":{})"));                   // truncated
   CHECK(declines(R"({"apiVersion":"v1","kind":"Pod","metadata":{"a":1})"));              // truncated
   CHECK(declines(""));
+}
+
+TEST_CASE("encode_stored gives no slot where the answer would not be the stored form") {
+  RvSlot slot;
+  std::string out = "keep";
+  auto no_slot = [&](const json& obj, const std::string& av = "v1", const std::string& kind = "Pod") {
+    const std::string text = encode_stored(obj, av, kind, slot);
+    CHECK(text == encode_stored(obj));
+    return !splice_at_slot(text, slot, "5", out) && out == "keep";
+  };
+  CHECK(no_slot({{"apiVersion", "v1"}, {"kind", "Pod"}}));                          // no metadata
+  CHECK(no_slot({{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", nullptr}}));   // not an object
+  CHECK(no_slot({{"apiVersion", "v2"}, {"kind", "Pod"}, {"metadata", json::object()}}));
+  CHECK(no_slot({{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", json::object()}}));
+  CHECK(no_slot({{"kind", "Pod"}, {"metadata", json::object()}}));
+
+  // A resourceVersion in the object is not stored, and the slot's replaces it.
+  json obj = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "a"}, {"resourceVersion", "9"}}}};
+  const std::string text = encode_stored(obj, "v1", "Pod", slot);
+  CHECK(text == R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}})");
+  std::string answer;
+  REQUIRE(splice_at_slot(text, slot, "10", answer));
+  CHECK(answer == R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","resourceVersion":"10"}})");
 }
