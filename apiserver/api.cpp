@@ -215,9 +215,10 @@ struct Api::Impl {
 
   Status validate_object(const json& obj, const json* old) {
     std::vector<api::Cause> causes;
+    static const json kNoMeta = json::object();
     const json& meta = at(obj, {"metadata"});
-    api::validate_object_meta(meta.is_object() ? meta : json::object(), info().namespaced,
-                              info().name_rule, causes);
+    // (Both branches references: a conditional with json::object() in it copied all of metadata.)
+    api::validate_object_meta(meta.is_object() ? meta : kNoMeta, info().namespaced, info().name_rule, causes);
     if (old)
       rr.strategy->validate_update(obj, *old, causes);
     else
