@@ -26,11 +26,15 @@
 #include <vector>
 
 #include "bench/bench_pod.h"
+#include "bench/load.h"
 #include "client/client.h"
 
 using berth::client::Client;
 using berth::client::Config;
+using berth::bench::LoadOptions;
+using berth::bench::LoadResult;
 using berth::bench::make_pod;
+using berth::bench::run_load;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -247,6 +251,11 @@ struct Errors {
   }
 };
 
+void report_errors(const char* phase, const LoadResult& result) {
+  if (result.errors)
+    std::fprintf(stderr, "api_bench: %s: %zu errors, first: %s\n", phase, result.errors, result.first_error.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -270,61 +279,38 @@ int main(int argc, char** argv) {
   for (const char* ns : {"bench", "bench-more", "bench-watch"}) ensure_namespace(server, *client, ns);
 
   // ---- creates: 64 clients; the first 10,000 pods go to "bench" for the list figures ----
+  LoadOptions load;
+  load.config = config;
+  load.connections = kClients;
   {
     std::atomic<int> next{0};
-    std::atomic<bool> stop{false};
-    std::vector<std::vector<double>> latencies(kClients);
-    Errors errors;
-    std::atomic<int> created{0};
     Clock::time_point start;
-    std::atomic<bool> started{false};
-    std::thread timer([&] {
-      while (!started.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      // At least 10,000 pods and 5 s of load; never more than 60 s.
-      for (;;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        double s = seconds_since(start);
-        if ((created.load() >= kListPods && s >= 5) || s >= 60) break;
-      }
-      stop = true;
-    });
     std::optional<CpuMeter> cpu;
-    run_threads(kClients, *client, [&](int t) {
-      if (t == 0) {
-        cpu.emplace(server.pid);
-        start = Clock::now();
-        started = true;
-      }
-      std::string body;
-      const PodBody pod_body;
-      latencies[t].reserve(4096);
-      while (!started.load()) std::this_thread::yield();
-      while (!stop.load(std::memory_order_relaxed)) {
-        int i = next.fetch_add(1);
-        bool listed = i < kListPods;
-        std::string name = "pod-" + std::to_string(i);
-        std::string path = listed ? "/api/v1/namespaces/bench/pods" : "/api/v1/namespaces/bench-more/pods";
-        pod_body.build(name, body);
-        auto t0 = Clock::now();
-        auto r = client->request("POST", path, body);
-        double ms = ms_since(t0);
-        if (r.ok() && r->status == 201) {
-          latencies[t].push_back(ms);
-          created.fetch_add(1);
-        } else {
-          errors.add(r.ok() ? berth::client::status_from(*r) : r.status());
-        }
-      }
-    });
-    double seconds = seconds_since(start);
-    timer.join();
-    errors.report("create");
-    std::vector<double> all;
-    for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
-    std::fprintf(stderr, "api_bench: %zu pods created in %.1f s (%zu bytes each)\n", all.size(), seconds,
+    const PodBody pod_body;
+    // At least 10,000 pods and 5 s of load; never more than 60 s.
+    auto result = run_load(
+        load,
+        [&](std::string& method, std::string& path, std::string& body) {
+          const double s = seconds_since(start);
+          const int i = next.fetch_add(1);
+          if (s >= 60 || (i >= kListPods && s >= 5)) return false;
+          method = "POST";
+          path = i < kListPods ? "/api/v1/namespaces/bench/pods" : "/api/v1/namespaces/bench-more/pods";
+          pod_body.build("pod-" + std::to_string(i), body);
+          return true;
+        },
+        201,
+        [&] {
+          cpu.emplace(server.pid);
+          start = Clock::now();
+        });
+    report_errors("create", result);
+    if (!cpu) die(server, "create: " + result.first_error);
+    const auto& all = result.latencies_ms;
+    std::fprintf(stderr, "api_bench: %zu pods created in %.1f s (%zu bytes each)\n", all.size(), result.seconds,
                  make_pod("pod-0").dump().size());
     cpu->report("create", all.size());
-    std::printf("api_pod_create_64_clients: %.0f creates/s\n", static_cast<double>(all.size()) / seconds);
+    std::printf("api_pod_create_64_clients: %.0f creates/s\n", static_cast<double>(all.size()) / result.seconds);
     std::printf("api_pod_create_p50: %.2f ms\n", percentile(all, 0.50));
     std::printf("api_pod_create_p99: %.2f ms\n", percentile(all, 0.99));
     std::fflush(stdout);
@@ -336,48 +322,32 @@ int main(int argc, char** argv) {
 
   // ---- gets: 64 clients, random pods of the listed namespace, 5 s ----
   {
-    std::atomic<bool> stop{false};
-    std::atomic<std::size_t> gets{0};
-    Errors errors;
-    std::vector<std::vector<double>> latencies(kClients);
     Clock::time_point start;
-    std::atomic<bool> started{false};
-    std::thread timer([&] {
-      while (!started.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      std::this_thread::sleep_for(std::chrono::seconds(5));
-      stop = true;
-    });
     std::optional<CpuMeter> cpu;
-    run_threads(kClients, *client, [&](int t) {
-      if (t == 0) {
-        cpu.emplace(server.pid);
-        start = Clock::now();
-        started = true;
-      }
-      while (!started.load()) std::this_thread::yield();
-      std::mt19937 rng(static_cast<unsigned>(t) + 1);
-      while (!stop.load(std::memory_order_relaxed)) {
-        std::string path = "/api/v1/namespaces/bench/pods/pod-" + std::to_string(rng() % kListPods);
-        auto t0 = Clock::now();
-        auto r = client->request("GET", path);
-        if (r.ok() && r->status == 200) {
-          latencies[t].push_back(ms_since(t0));
-          gets.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          errors.add(r.ok() ? berth::client::status_from(*r) : r.status());
-        }
-      }
-    });
-    double seconds = seconds_since(start);
-    timer.join();
-    errors.report("get");
-    cpu->report("get", gets.load());
-    std::vector<double> all;
-    for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
-    std::printf("api_pod_get_64_clients: %.0f gets/s\n", static_cast<double>(gets.load()) / seconds);
+    std::atomic<unsigned> seed{1};
+    auto result = run_load(
+        load,
+        [&](std::string& method, std::string& path, std::string&) {
+          if (seconds_since(start) >= 5) return false;
+          thread_local std::mt19937 rng(seed.fetch_add(1));
+          method = "GET";
+          path = "/api/v1/namespaces/bench/pods/pod-" + std::to_string(rng() % kListPods);
+          return true;
+        },
+        200,
+        [&] {
+          cpu.emplace(server.pid);
+          start = Clock::now();
+        });
+    report_errors("get", result);
+    if (!cpu) die(server, "get: " + result.first_error);
+    const auto& all = result.latencies_ms;
+    cpu->report("get", all.size());
+    std::printf("api_pod_get_64_clients: %.0f gets/s\n", static_cast<double>(all.size()) / result.seconds);
     std::printf("api_pod_get_p99: %.2f ms\n", percentile(all, 0.99));
     std::fflush(stdout);
   }
+
 
   // ---- lists: the 10,000 pods of one namespace, as JSON and as a Table (median of 3) ----
   for (bool table : {false, true}) {
