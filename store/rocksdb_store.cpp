@@ -43,6 +43,7 @@
 #endif
 
 #include "api/suspend.h"
+#include "store/crc32c.h"
 
 namespace berth::store {
 namespace {
@@ -1281,6 +1282,12 @@ Result<Meta> verify(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHand
 
 Result<std::unique_ptr<Store>> open_rocksdb(const RocksDbOptions& options) {
   if (options.path.empty()) return Status(Reason::InternalError, "store path is empty");
+  // RocksDB checksums with our CRC32C (crc32c.cpp): it must be the library's, bit for bit.
+  static const std::string crc_problem = [] {
+    std::string problem;
+    return check_crc32c(problem) ? std::string() : problem;
+  }();
+  if (!crc_problem.empty()) return Status(Reason::InternalError, "store: " + crc_problem);
 
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = true;

@@ -16,7 +16,10 @@
 #include <set>
 #include <thread>
 
+#include <dlfcn.h>
+
 #include "api/suspend.h"
+#include "store/crc32c.h"
 #include "store/rocksdb_store.h"
 
 using namespace berth;
@@ -841,4 +844,24 @@ TEST_CASE("a write from a fiber suspends it until the commit, and resumes it exa
   CHECK(fiber.suspends == 4);
   CHECK(fiber.resumes == 4);
   CHECK(s->get("/k/a").status().reason() == api::Reason::NotFound);
+}
+
+// RocksDB's CRC32C is ours (store/crc32c.cpp): the library's own calls must reach it, and it
+// must be the Castagnoli CRC the library computes, or every checksum RocksDB wrote before
+// would fail to verify.
+namespace rocksdb::crc32c {
+std::uint32_t Extend(std::uint32_t init_crc, const char* data, std::size_t n);
+}
+
+TEST_CASE("RocksDB checksums through the hardware CRC32C, which equals the library's") {
+  // The standard check value of CRC-32C, whole and in pieces.
+  CHECK(crc32c_extend(0, "123456789", 9) == 0xE3069283u);
+  CHECK(crc32c_extend(crc32c_extend(0, "1234", 4), "56789", 5) == 0xE3069283u);
+  CHECK(crc32c_extend(0, "", 0) == 0u);
+  std::string problem;
+  CHECK_MESSAGE(check_crc32c(problem), problem);
+  // The symbol the library's PLT resolves to is the executable's definition.
+  void* resolved = dlsym(RTLD_DEFAULT, "_ZN7rocksdb6crc32c6ExtendEjPKcm");
+  CHECK(resolved == reinterpret_cast<void*>(&rocksdb::crc32c::Extend));
+  CHECK(rocksdb::crc32c::Extend(0, "123456789", 9) == 0xE3069283u);
 }
