@@ -32,8 +32,14 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 using asio::redirect_error;
-using asio::use_awaitable;
-using Stream = beast::ssl_stream<tcp::socket>;
+// Concrete executor types throughout: no type-erased executor to copy and query per operation.
+using Executor = asio::io_context::executor_type;
+constexpr asio::use_awaitable_t<Executor> use_awaitable;
+template <class T>
+using Task = asio::awaitable<T, Executor>;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Executor>;
+using Stream = beast::ssl_stream<Socket>;
 
 // A connection that has seen no answer for this long is cut off (the run then ends with an
 // error rather than hanging on a server that stopped answering).
@@ -56,7 +62,7 @@ struct Shared {
 };
 
 struct Conn {
-  Conn(asio::io_context& ioc, ssl::context& ctx) : stream(ioc, ctx) {}
+  Conn(asio::io_context& ioc, ssl::context& ctx) : stream(Socket(ioc.get_executor()), ctx) {}
   Stream stream;
   beast::flat_buffer buffer;
   std::vector<double> latencies;
@@ -71,7 +77,7 @@ struct Loop {
   std::vector<std::unique_ptr<Conn>> conns;
 };
 
-asio::awaitable<void> open(Conn& c, Shared& s) {
+Task<void> open(Conn& c, Shared& s) {
   error_code ec;
   co_await c.stream.next_layer().async_connect(s.endpoint, redirect_error(use_awaitable, ec));
   if (ec) {
@@ -88,7 +94,7 @@ asio::awaitable<void> open(Conn& c, Shared& s) {
   c.open = true;
 }
 
-asio::awaitable<void> drive(Conn& c, Shared& s) {
+Task<void> drive(Conn& c, Shared& s) {
   std::string method, path, body;
   const auto& config = s.options.config;
   for (;;) {
@@ -135,8 +141,8 @@ asio::awaitable<void> drive(Conn& c, Shared& s) {
 }
 
 // Cuts off a connection that waits longer than kStall for an answer, until all are done.
-asio::awaitable<void> watchdog(Loop& loop) {
-  asio::steady_timer timer(loop.ioc);
+Task<void> watchdog(Loop& loop) {
+  Timer timer(loop.ioc.get_executor());
   for (;;) {
     bool active = false;
     for (auto& c : loop.conns) {
@@ -201,7 +207,7 @@ LoadResult run_load(const LoadOptions& options, const NextRequest& next, int exp
   for (int i = 0; i < options.connections; ++i) {
     Loop& loop = *loops[static_cast<std::size_t>(i) % loops.size()];
     loop.conns.push_back(std::make_unique<Conn>(loop.ioc, ctx));
-    asio::co_spawn(loop.ioc, open(*loop.conns.back(), shared), asio::detached);
+    asio::co_spawn(loop.ioc.get_executor(), open(*loop.conns.back(), shared), asio::detached);
   }
   run_all(loops);
   if (shared.errors) return fail(shared.first_error);
@@ -212,9 +218,9 @@ LoadResult run_load(const LoadOptions& options, const NextRequest& next, int exp
     loop->ioc.restart();
     for (auto& c : loop->conns) {
       c->last_answer = start;
-      asio::co_spawn(loop->ioc, drive(*c, shared), asio::detached);
+      asio::co_spawn(loop->ioc.get_executor(), drive(*c, shared), asio::detached);
     }
-    asio::co_spawn(loop->ioc, watchdog(*loop), asio::detached);
+    asio::co_spawn(loop->ioc.get_executor(), watchdog(*loop), asio::detached);
   }
   run_all(loops);
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
