@@ -264,6 +264,8 @@ class ServerImpl final : public HttpsServer {
     deadline.after(options_.request_timeout);
     co_await http::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return false;
+    // Only writes have a deadline: a watch may sit idle between events for as long as it likes.
+    deadline.never();
 
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor);
@@ -279,6 +281,7 @@ class ServerImpl final : public HttpsServer {
         co_await asio::async_write(stream, http::make_chunk(asio::buffer(chunk)),
                                    asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
+        deadline.never();
         chunk.clear();
       }
       if (state == StreamSource::State::Done) break;
