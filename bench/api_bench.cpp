@@ -1,5 +1,6 @@
 // API benchmark: a real `berth server` (durable store, as shipped) in a child process with a
-// fresh data directory, driven over HTTPS with keep-alive by the API client.
+// fresh data directory, driven over HTTPS with keep-alive: creates, gets and bindings by 64
+// connections on event loops (bench/load.h), lists and watches through the API client.
 //   build/bench/api_bench [path/to/berth] [--creates-only]    (default build/berth)
 // --creates-only stops after the create figures: a quicker A/B of the write path.
 // Prints one `name: value unit` line per figure; diagnostics go to stderr. Never asserts timings.
@@ -222,22 +223,6 @@ void ensure_namespace(Server& server, Client& c, const std::string& name) {
     die(server, "creating namespace " + name + ": " + r.status().message());
 }
 
-// Runs body(thread index) on n threads, all released together once each has its connection.
-template <class Body>
-void run_threads(int n, Client& client, Body body) {
-  std::vector<std::thread> threads;
-  std::atomic<int> ready{0};
-  for (int t = 0; t < n; ++t) {
-    threads.emplace_back([&, t] {
-      client.request("GET", "/healthz");  // opens (or warms) a connection outside the timing
-      ready.fetch_add(1);
-      while (ready.load() < n) std::this_thread::yield();
-      body(t);
-    });
-  }
-  for (auto& th : threads) th.join();
-}
-
 struct Errors {
   std::mutex mu;
   std::size_t count = 0;
@@ -380,38 +365,25 @@ int main(int argc, char** argv) {
   // ---- bindings: 64 clients bind the listed pods to nodes, as the scheduler does ----
   {
     std::atomic<int> next{0};
-    std::vector<std::vector<double>> latencies(kClients);
-    Errors errors;
-    Clock::time_point start;
-    std::atomic<bool> started{false};
     std::optional<CpuMeter> cpu;
-    run_threads(kClients, *client, [&](int t) {
-      if (t == 0) {
-        cpu.emplace(server.pid);
-        start = Clock::now();
-        started = true;
-      }
-      while (!started.load()) std::this_thread::yield();
-      for (int i; (i = next.fetch_add(1)) < kListPods;) {
-        std::string name = "pod-" + std::to_string(i);
-        std::string body = R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":")" + name +
-                           R"("},"target":{"apiVersion":"v1","kind":"Node","name":"node-)" + std::to_string(i % 100) +
-                           R"("}})";
-        auto t0 = Clock::now();
-        auto r = client->request("POST", "/api/v1/namespaces/bench/pods/" + name + "/binding", body);
-        double ms = ms_since(t0);
-        if (r.ok() && r->status == 201)
-          latencies[t].push_back(ms);
-        else
-          errors.add(r.ok() ? berth::client::status_from(*r) : r.status());
-      }
-    });
-    double seconds = seconds_since(start);
-    errors.report("binding");
-    std::vector<double> all;
-    for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+    auto result = run_load(
+        load,
+        [&](std::string& method, std::string& path, std::string& body) {
+          const int i = next.fetch_add(1);
+          if (i >= kListPods) return false;
+          const std::string name = "pod-" + std::to_string(i);
+          method = "POST";
+          path = "/api/v1/namespaces/bench/pods/" + name + "/binding";
+          body = R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":")" + name +
+                 R"("},"target":{"apiVersion":"v1","kind":"Node","name":"node-)" + std::to_string(i % 100) + R"("}})";
+          return true;
+        },
+        201, [&] { cpu.emplace(server.pid); });
+    report_errors("binding", result);
+    if (!cpu) die(server, "binding: " + result.first_error);
+    const auto& all = result.latencies_ms;
     cpu->report("binding", all.size());
-    std::printf("api_pod_binding_64_clients: %.0f bindings/s\n", static_cast<double>(all.size()) / seconds);
+    std::printf("api_pod_binding_64_clients: %.0f bindings/s\n", static_cast<double>(all.size()) / result.seconds);
     std::printf("api_pod_binding_p99: %.2f ms\n", percentile(all, 0.99));
     std::fflush(stdout);
   }
