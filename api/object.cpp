@@ -36,8 +36,10 @@ constexpr auto kEscape = [] {
   return t;
 }();
 
-// Writes s quoted and escaped. UTF-8 is checked and written by nlohmann, as dump() would.
-void append_string(std::string& out, const std::string& s) {
+}  // namespace
+
+// UTF-8 is checked and written by nlohmann, as dump() would.
+void append_json_string(std::string& out, const std::string& s) {
   const std::size_t mark = out.size();
   out.push_back('"');
   const char* run = s.data();
@@ -66,6 +68,8 @@ void append_string(std::string& out, const std::string& s) {
   out.push_back('"');
 }
 
+namespace {
+
 template <typename Int>
 void append_int(std::string& out, Int v) {
   char buf[24];
@@ -84,7 +88,7 @@ void append_json_text(std::string& out, const nlohmann::json& v) {
       for (const auto& [key, value] : v.get_ref<const json::object_t&>()) {
         if (!first) out.push_back(',');
         first = false;
-        append_string(out, key);
+        append_json_string(out, key);
         out.push_back(':');
         append_json_text(out, value);
       }
@@ -102,7 +106,7 @@ void append_json_text(std::string& out, const nlohmann::json& v) {
       out.push_back(']');
       return;
     }
-    case json::value_t::string: append_string(out, v.get_ref<const std::string&>()); return;
+    case json::value_t::string: append_json_string(out, v.get_ref<const std::string&>()); return;
     case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
     case json::value_t::null: out += "null"; return;
     case json::value_t::number_integer: append_int(out, v.get<json::number_integer_t>()); return;
@@ -110,8 +114,6 @@ void append_json_text(std::string& out, const nlohmann::json& v) {
     default: out += v.dump(); return;  // floats, binary, discarded: nlohmann's own text
   }
 }
-
-void append_json_string(std::string& out, const std::string& s) { append_string(out, s); }
 
 std::string to_json_text(const nlohmann::json& v) {
   std::string out;

@@ -134,23 +134,12 @@ api::Result<json> decode_patch_body(const net::Request& request, std::size_t max
   return std::move(decoded->value);
 }
 
-std::string encode_stored(const json& obj) {
-  if (!at(obj, {"metadata", "resourceVersion"}).is_null()) {
-    json copy = obj;
-    copy["metadata"].erase("resourceVersion");
-    return api::to_json_text(copy);
-  }
-  return api::to_json_text(obj);
-}
+namespace {
 
-std::string encode_stored(const json& obj, std::string_view api_version, std::string_view kind, RvSlot& slot) {
-  slot = RvSlot{};
-  const json& meta = at(obj, {"metadata"});
-  const json& av = at(obj, {"apiVersion"});
-  const json& k = at(obj, {"kind"});
-  if (!meta.is_object() || !av.is_string() || av.get_ref<const std::string&>() != api_version || !k.is_string() ||
-      k.get_ref<const std::string&>() != kind)
-    return encode_stored(obj);
+// The object's text without metadata.resourceVersion, written member by member (no copy of
+// the tree to erase it); with slot, also where that key goes among metadata's sorted keys.
+std::string write_stored(const json& obj, RvSlot* slot) {
+  if (!at(obj, {"metadata"}).is_object()) return api::to_json_text(obj);
   std::string out;
   out.reserve(4096);
   out.push_back('{');
@@ -165,13 +154,12 @@ std::string encode_stored(const json& obj, std::string_view api_version, std::st
       continue;
     }
     out.push_back('{');
-    bool first_member = true;
+    bool first_member = true, placed = false;
     for (const auto& [mkey, mvalue] : value.get_ref<const json::object_t&>()) {
       if (mkey == "resourceVersion") continue;
-      if (slot.at == std::string::npos && mkey > "resourceVersion") {
-        slot.at = out.size();
-        slot.comma_before = !first_member;
-        slot.comma_after = true;
+      if (slot && !placed && mkey > "resourceVersion") {
+        *slot = RvSlot{out.size(), !first_member, true};
+        placed = true;
       }
       if (!first_member) out.push_back(',');
       first_member = false;
@@ -179,15 +167,24 @@ std::string encode_stored(const json& obj, std::string_view api_version, std::st
       out.push_back(':');
       api::append_json_text(out, mvalue);
     }
-    if (slot.at == std::string::npos) {
-      slot.at = out.size();
-      slot.comma_before = !first_member;
-      slot.comma_after = false;
-    }
+    if (slot && !placed) *slot = RvSlot{out.size(), !first_member, false};
     out.push_back('}');
   }
   out.push_back('}');
   return out;
+}
+
+}  // namespace
+
+std::string encode_stored(const json& obj) { return write_stored(obj, nullptr); }
+
+std::string encode_stored(const json& obj, std::string_view api_version, std::string_view kind, RvSlot& slot) {
+  slot = RvSlot{};
+  const json& av = at(obj, {"apiVersion"});
+  const json& k = at(obj, {"kind"});
+  const bool served_as_stored = av.is_string() && av.get_ref<const std::string&>() == api_version && k.is_string() &&
+                                k.get_ref<const std::string&>() == kind;
+  return write_stored(obj, served_as_stored ? &slot : nullptr);
 }
 
 bool splice_at_slot(std::string_view stored, const RvSlot& slot, std::string_view rv, std::string& out) {

@@ -33,14 +33,18 @@ void check_same(const json& obj, const std::string& av = "v1", const std::string
       CHECK(out == "prefix" + slow(stored, rv, drop));
     }
   }
-  // The slot found while encoding gives the same bytes, and the text encoded is encode_stored's.
+  // encode_stored writes what dump() writes without resourceVersion, and the slot it finds
+  // gives the same answer as parsing, setting resourceVersion and dumping.
+  json without_rv = obj;
+  without_rv["metadata"].erase("resourceVersion");
   RvSlot slot;
   const std::string encoded = encode_stored(obj, av, kind, slot);
-  CHECK(encoded == encode_stored(obj));
+  CHECK(encoded == without_rv.dump());
+  CHECK(encode_stored(obj) == without_rv.dump());
   for (const std::string rv : {"1", "123456789"}) {
     std::string out = "prefix";
     REQUIRE(splice_at_slot(encoded, slot, rv, out));
-    CHECK(out == "prefix" + slow(encode_stored(obj), rv, false));
+    CHECK(out == "prefix" + slow(without_rv.dump(), rv, false));
   }
 }
 
@@ -94,7 +98,7 @@ TEST_CASE("encode_stored gives no slot where the answer would not be the stored 
   std::string out = "keep";
   auto no_slot = [&](const json& obj, const std::string& av = "v1", const std::string& kind = "Pod") {
     const std::string text = encode_stored(obj, av, kind, slot);
-    CHECK(text == encode_stored(obj));
+    CHECK(text == obj.dump());
     return !splice_at_slot(text, slot, "5", out) && out == "keep";
   };
   CHECK(no_slot({{"apiVersion", "v1"}, {"kind", "Pod"}}));                          // no metadata
