@@ -236,9 +236,15 @@ struct Errors {
   }
 };
 
-void report_errors(const char* phase, const LoadResult& result) {
+// The end of a load phase: its errors and CPU figures on stderr; the answers' latencies. A
+// phase whose connections never opened (no CPU meter started) ends the run.
+const std::vector<double>& finish_phase(Server& server, const char* phase, const LoadResult& result,
+                                        std::optional<CpuMeter>& cpu) {
   if (result.errors)
     std::fprintf(stderr, "api_bench: %s: %zu errors, first: %s\n", phase, result.errors, result.first_error.c_str());
+  if (!cpu) die(server, std::string(phase) + ": " + result.first_error);
+  cpu->report(phase, result.latencies_ms.size());
+  return result.latencies_ms;
 }
 
 }  // namespace
@@ -289,12 +295,9 @@ int main(int argc, char** argv) {
           cpu.emplace(server.pid);
           start = Clock::now();
         });
-    report_errors("create", result);
-    if (!cpu) die(server, "create: " + result.first_error);
-    const auto& all = result.latencies_ms;
+    const auto& all = finish_phase(server, "create", result, cpu);
     std::fprintf(stderr, "api_bench: %zu pods created in %.1f s (%zu bytes each)\n", all.size(), result.seconds,
                  make_pod("pod-0").dump().size());
-    cpu->report("create", all.size());
     std::printf("api_pod_create_64_clients: %.0f creates/s\n", static_cast<double>(all.size()) / result.seconds);
     std::printf("api_pod_create_p50: %.2f ms\n", percentile(all, 0.50));
     std::printf("api_pod_create_p99: %.2f ms\n", percentile(all, 0.99));
@@ -324,10 +327,7 @@ int main(int argc, char** argv) {
           cpu.emplace(server.pid);
           start = Clock::now();
         });
-    report_errors("get", result);
-    if (!cpu) die(server, "get: " + result.first_error);
-    const auto& all = result.latencies_ms;
-    cpu->report("get", all.size());
+    const auto& all = finish_phase(server, "get", result, cpu);
     std::printf("api_pod_get_64_clients: %.0f gets/s\n", static_cast<double>(all.size()) / result.seconds);
     std::printf("api_pod_get_p99: %.2f ms\n", percentile(all, 0.99));
     std::fflush(stdout);
@@ -379,10 +379,7 @@ int main(int argc, char** argv) {
           return true;
         },
         201, [&] { cpu.emplace(server.pid); });
-    report_errors("binding", result);
-    if (!cpu) die(server, "binding: " + result.first_error);
-    const auto& all = result.latencies_ms;
-    cpu->report("binding", all.size());
+    const auto& all = finish_phase(server, "binding", result, cpu);
     std::printf("api_pod_binding_64_clients: %.0f bindings/s\n", static_cast<double>(all.size()) / result.seconds);
     std::printf("api_pod_binding_p99: %.2f ms\n", percentile(all, 0.99));
     std::fflush(stdout);
